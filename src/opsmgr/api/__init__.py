@@ -1,0 +1,1 @@
+"""HTTP layer (FastAPI): parse, call a service, serialize. No business rules, no SQL."""

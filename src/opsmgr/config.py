@@ -1,0 +1,27 @@
+"""Settings, from the environment (prefix OPSMGR_) or given explicitly; never read at import time."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPSMGR_", extra="ignore")
+
+    database_url: str = "sqlite:///./opsmgr.db"
+    host: str = "127.0.0.1"
+    port: int = 3000
+    admin_password: str = "admin"
+    token_ttl_seconds: int = Field(default=8 * 3600, ge=60)
+    # how long a verified Basic credential or token stays cached in one process
+    auth_cache_seconds: float = Field(default=2.0, ge=0)
+    engine_workers: int = Field(default=4, ge=0)
+    engine_poll_seconds: float = Field(default=0.5, gt=0)
+    lease_seconds: int = Field(default=300, ge=1)
+    server_id: str = Field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    db_pool_size: int = Field(default=16, ge=1)
+    log_level: str = "info"

@@ -1,0 +1,142 @@
+"""Who may do what: the role table for every route and the group-based data rules (decisions §4).
+
+`METHODS` is the single role table (the equivalent of Itential's per-method role lists). Every API
+route is declared here with its verb, path and allowed roles; the API checks it through one dependency,
+`GET /authorization/methods` returns it, and a test proves the app has no route missing from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ADMIN = "admin"
+BUILTIN_ROLES: tuple[str, ...] = ("admin", "apiread", "apiwrite", "engineering", "operations", "authorization")
+
+READ = frozenset({"admin", "apiread", "engineering", "operations"})
+WRITE = frozenset({"admin", "apiwrite", "engineering", "operations"})
+DESIGN_READ = READ
+DESIGN_WRITE = frozenset({"admin", "apiwrite", "engineering"})
+AUTHZ_READ = frozenset(BUILTIN_ROLES)
+AUTHZ_WRITE = frozenset({"admin", "authorization"})
+
+
+@dataclass(frozen=True)
+class Method:
+    """One API method: its name (as in Itential's method registry), route and the roles allowed."""
+
+    name: str
+    verb: str
+    path: str
+    roles: frozenset[str]
+    provenance: str
+
+
+def _m(name: str, verb: str, path: str, roles: frozenset[str], provenance: str) -> Method:
+    return Method(name, verb, path, roles, provenance)
+
+
+_OM = "OperationsManager"
+_AUTH = "Authorization"
+_STUDIO = "AutomationStudio"
+
+METHODS: tuple[Method, ...] = (
+    # Operations Manager: jobs
+    _m("getJobs", "GET", "/operations-manager/jobs", READ, _OM),
+    _m("getJob", "GET", "/operations-manager/jobs/{id}", READ, _OM),
+    _m("startJob", "POST", "/operations-manager/jobs/start", WRITE, _OM),
+    _m("finishManualTask", "POST", "/operations-manager/jobs/{jobId}/tasks/{taskId}/finish", WRITE, _OM),
+    # Operations Manager: tasks
+    _m("getTasks", "GET", "/operations-manager/tasks", READ, _OM),
+    _m("getTask", "GET", "/operations-manager/tasks/{id}", READ, _OM),
+    _m("getTaskHistory", "GET", "/operations-manager/tasks/{taskId}/history", READ, _OM),
+    _m("claimTask", "POST", "/operations-manager/tasks/{taskId}/claim", WRITE, _OM),
+    _m("releaseTask", "POST", "/operations-manager/tasks/{taskId}/release", WRITE, _OM),
+    _m("assignTask", "POST", "/operations-manager/tasks/{taskId}/assign", WRITE, _OM),
+    _m("finishTask", "POST", "/operations-manager/tasks/{taskId}/finish", WRITE, _OM),
+    # Automation Studio: workflows
+    _m("searchWorkflows", "GET", "/automation-studio/workflows", DESIGN_READ, _STUDIO),
+    _m("getWorkflowDetailed", "GET", "/automation-studio/workflows/detailed/{name}", DESIGN_READ, _STUDIO),
+    _m("createWorkflow", "POST", "/automation-studio/automations", DESIGN_WRITE, _STUDIO),
+    _m("importWorkflows", "POST", "/automation-studio/automations/import", DESIGN_WRITE, _STUDIO),
+    _m("updateWorkflow", "PUT", "/automation-studio/automations/{id}", DESIGN_WRITE, _STUDIO),
+    _m("deleteWorkflow", "DELETE", "/automation-studio/automations/{id}", DESIGN_WRITE, _STUDIO),
+    # Authorization (Itential's method names; POST /authorization/accounts is ours: local accounts)
+    _m("getAccounts", "GET", "/authorization/accounts", AUTHZ_READ, _AUTH),
+    _m("getAccount", "GET", "/authorization/accounts/{accountId}", AUTHZ_READ, _AUTH),
+    _m("createAccount", "POST", "/authorization/accounts", AUTHZ_WRITE, _AUTH),
+    _m("updateAccount", "PATCH", "/authorization/accounts/{accountId}", AUTHZ_WRITE, _AUTH),
+    _m("forceLogout", "POST", "/authorization/accounts/{accountId}/forceLogout", AUTHZ_WRITE, _AUTH),
+    _m("getGroups", "GET", "/authorization/groups", AUTHZ_READ, _AUTH),
+    _m("getGroup", "GET", "/authorization/groups/{groupId}", AUTHZ_READ, _AUTH),
+    _m("createGroup", "POST", "/authorization/groups", AUTHZ_WRITE, _AUTH),
+    _m("updateGroup", "PATCH", "/authorization/groups/{groupId}", AUTHZ_WRITE, _AUTH),
+    _m("deleteGroup", "DELETE", "/authorization/groups/{groupId}", AUTHZ_WRITE, _AUTH),
+    _m("getRoles", "GET", "/authorization/roles", AUTHZ_READ, _AUTH),
+    _m("getRole", "GET", "/authorization/roles/{roleId}", AUTHZ_READ, _AUTH),
+    _m("createRole", "POST", "/authorization/roles", AUTHZ_WRITE, _AUTH),
+    _m("updateRole", "PATCH", "/authorization/roles/{roleId}", AUTHZ_WRITE, _AUTH),
+    _m("deleteRole", "DELETE", "/authorization/roles/{roleId}", AUTHZ_WRITE, _AUTH),
+    _m("getMethods", "GET", "/authorization/methods", AUTHZ_READ, _AUTH),
+    _m("getViews", "GET", "/authorization/views", AUTHZ_READ, _AUTH),
+    # OAuth service accounts (client credentials), created by an admin
+    _m("getServiceAccounts", "GET", "/oauth/serviceAccounts", AUTHZ_WRITE, "OAuth"),
+    _m("createServiceAccount", "POST", "/oauth/serviceAccounts", AUTHZ_WRITE, "OAuth"),
+    _m("deleteServiceAccount", "DELETE", "/oauth/serviceAccounts/{clientId}", AUTHZ_WRITE, "OAuth"),
+)
+
+METHODS_BY_NAME: dict[str, Method] = {m.name: m for m in METHODS}
+
+# Routes that need no role: health and authentication itself (whoami needs valid credentials only).
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/health"),
+        ("POST", "/login"),
+        ("POST", "/logout"),
+        ("GET", "/whoami"),
+        ("POST", "/oauth/token"),
+    }
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: account id, username, effective roles and group ids, and the extra
+    methods that custom roles allow."""
+
+    account_id: str
+    username: str
+    roles: frozenset[str]
+    groups: frozenset[str]
+    methods: frozenset[str] = frozenset()
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+    def may_call(self, method_name: str) -> bool:
+        """True when one of the caller's roles is allowed on the method."""
+        return bool(self.roles & METHODS_BY_NAME[method_name].roles) or method_name in self.methods
+
+
+def can_see_job(principal: Principal, job_groups: Iterable[str]) -> bool:
+    """Decisions §4: a job with no groups is visible to all readers, else to members and admin."""
+    groups = set(job_groups)
+    return not groups or principal.is_admin or bool(groups & principal.groups)
+
+
+def work_denial(principal: Principal, task_groups: Iterable[str], job_groups: Iterable[str]) -> str | None:
+    """Why `principal` may not work a manual task, or None when they may (decisions §4).
+
+    The task's own groups decide if it has any, else the job's groups, else any write role will do.
+    """
+    if principal.is_admin:
+        return None
+    groups = set(task_groups) or set(job_groups)
+    if groups:
+        if groups & principal.groups:
+            return None
+        return "not a member of any group allowed to work this task"
+    if principal.roles & WRITE:
+        return None
+    return "has no role that may work tasks"

@@ -1,0 +1,110 @@
+"""The engine loop: a few asyncio workers in the server process (or in `opsmgr worker`).
+
+A worker leases due tasks, awaits their implementations and records the outcome. Waiting tasks
+(delay, manual tasks) hold no worker: a delay goes back to the queue with a due time. Workers sleep
+until work is queued in this process (a wake-up callback) or the next due time, polling at most every
+`engine_poll_seconds` for work queued by other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.concurrency import run_in_threadpool
+
+from opsmgr.config import Settings
+from opsmgr.domain.documents import now_ms
+from opsmgr.engine.registry import Outcome, Registry, TaskContext
+from opsmgr.services import engine as service
+from opsmgr.services import progress
+from opsmgr.store.database import Database
+
+log = logging.getLogger("opsmgr.engine")
+BATCH = 8
+
+
+class Engine:
+    def __init__(self, db: Database, settings: Settings, registry: Registry) -> None:
+        self.db = db
+        self.settings = settings
+        self.registry = registry
+        self._workers: list[asyncio.Task[None]] = []
+        self._wake: asyncio.Event | None = None
+        self._unsubscribe = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        self._wake = wake
+        self._unsubscribe = progress.on_work_queued(lambda: loop.call_soon_threadsafe(wake.set))  # type: ignore[assignment]
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"opsmgr-worker-{i}") for i in range(self.settings.engine_workers)
+        ]
+
+    async def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        self._workers = []
+
+    async def _work(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                wait = await run_in_threadpool(service.seconds_until_due, self.db)
+                if wait is not None and wait <= 0:
+                    items = await run_in_threadpool(
+                        service.lease_work, self.db, self.settings.server_id, self.settings.lease_seconds, BATCH
+                    )
+                    for item in items:
+                        await self.execute(item)
+                    if items:
+                        continue
+                    wait = None
+                self._wake.clear()
+                timeout = self.settings.engine_poll_seconds if wait is None else min(wait, self.settings.engine_poll_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("engine worker failed; continuing")
+                await asyncio.sleep(self.settings.engine_poll_seconds)
+
+    async def execute(self, item: service.WorkItem) -> None:
+        spec = self.registry.get(item.app, item.name)
+        ctx = TaskContext(
+            job_id=item.job_id,
+            task_id=item.task_id,
+            task_key=item.task_key,
+            incoming=item.incoming,
+            job_variables=item.job_variables,
+            task_outputs=item.task_outputs,
+            runtime=item.runtime,
+            now_ms=now_ms(),
+        )
+        if spec is None or spec.impl is None:
+            outcome = Outcome("error", error={"message": f"no implementation for {item.app}.{item.name} ({item.type})"})
+        else:
+            try:
+                outcome = await spec.impl(ctx)
+            except Exception as exc:  # a task's own failure is its error outcome, not ours
+                log.info("task %s (%s.%s) of job %s raised: %s", item.task_key, item.app, item.name, item.job_id, exc)
+                outcome = Outcome("error", error={"message": str(exc), "type": type(exc).__name__})
+        await run_in_threadpool(
+            service.record_work,
+            self.db,
+            item,
+            outcome.finish_state,
+            outcome.outputs,
+            outcome.error,
+            outcome.job_variables,
+            outcome.wait_until,
+            outcome.runtime,
+        )

@@ -1,0 +1,198 @@
+"""Applying task outcomes to jobs: the one place where JobFlow decisions are written to the store.
+
+Used by manual finishes (services.tasks) and by the engine (services.engine), always inside the
+caller's transaction. The job row is read FOR UPDATE, so outcomes of parallel branches of one job are
+applied one after the other on PostgreSQL (SQLite serializes every write transaction anyway).
+
+`job.progress` keeps, per task key: `phase` and `finish_state` (for JobFlow), `status` (as shown),
+`iterations` (ids of its task documents), `outgoing` and `error` (for `$var.<key>.x` references).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection
+
+from opsmgr.domain.ids import new_uuid
+from opsmgr.domain.jobflow import JobFlow, Phase, Step
+from opsmgr.domain.states import JobStatus, TaskStatus, job_transition
+from opsmgr.domain.variables import job_target, promote, resolve_incoming
+from opsmgr.domain.workflow import Graph
+from opsmgr.errors import NotFound
+from opsmgr.store import jobs as job_store
+from opsmgr.store import tasks as task_store
+
+_listeners: list[Callable[[], None]] = []
+
+
+def on_work_queued(listener: Callable[[], None]) -> Callable[[], None]:
+    """Register a callback run after new automatic work was queued (the engine's wake-up)."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener)
+
+
+def notify_work_queued() -> None:
+    for listener in list(_listeners):
+        listener()
+
+
+def task_outputs(progress: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What `$var.<taskKey>.<name>` can see: each task's outgoing variables plus its `error`."""
+    return {k: {**(v.get("outgoing") or {}), "error": v.get("error")} for k, v in progress.items()}
+
+
+def _merge_progress(flow: JobFlow, progress: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for key, state in flow.snapshot().items():
+        entry = dict(progress.get(key, {}))
+        entry.update(state)
+        if state["phase"] == Phase.SKIPPED:
+            entry["status"] = TaskStatus.INCOMPLETE.value
+        merged[key] = entry
+    return merged
+
+
+def new_iteration(job: Mapping[str, Any], key: str, now: int) -> dict[str, Any]:
+    """A task document row for one execution of task `key` of `job`, with incoming resolved."""
+    definition = job["workflow"]["tasks"][key]
+    declared = definition.get("variables") or {}
+    incoming = resolve_incoming(declared.get("incoming") or {}, job["variables"], task_outputs(job["progress"]))
+    manual = definition.get("type") == "manual"
+    return {
+        "id": new_uuid(),
+        "job_id": job["id"],
+        "task_key": key,
+        "name": definition.get("name", key),
+        "app": definition.get("app", "WorkFlowEngine"),
+        "type": definition.get("type") or "automatic",
+        "status": TaskStatus.RUNNING.value if manual else TaskStatus.SCHEDULED.value,
+        "location": definition.get("location") or "Application",
+        "view": definition.get("view") if manual else None,
+        "owner": None,
+        "groups": list(definition.get("groups") or []),
+        "variables": {
+            "incoming": incoming,
+            "outgoing": {name: None for name in (declared.get("outgoing") or {})},
+            "decorators": list(declared.get("decorators") or []),
+            "error": None,
+        },
+        "metrics": {"user": job["created_by"], "server_id": None, "retrying": False},
+        "start_time": now,
+        "claim_time": None,
+        "end_time": None,
+        "finish_state": None,
+        "last_updated": now,
+        "queue_state": None if manual else "ready",
+        "due_at": None if manual else now,
+        "lease_until": None,
+        "runtime": None,
+    }
+
+
+def start_tasks(conn: Connection, job: dict[str, Any], keys: list[str], now: int) -> list[dict[str, Any]]:
+    """Create the iterations of `keys` and note them in `job['progress']` (not yet saved)."""
+    rows = []
+    for key in keys:
+        row = new_iteration(job, key, now)
+        entry = job["progress"].setdefault(key, {})
+        entry["iterations"] = [*entry.get("iterations", []), row["id"]]
+        entry["status"] = row["status"]
+        rows.append(row)
+    task_store.insert_tasks(conn, rows)
+    return rows
+
+
+def apply_step(conn: Connection, job: dict[str, Any], flow: JobFlow, step: Step, now: int) -> bool:
+    """Start the tasks a step asks for, or end the job; returns True if automatic work was queued."""
+    queued = False
+    if step.start:
+        rows = start_tasks(conn, job, step.start, now)
+        queued = any(r["queue_state"] == "ready" for r in rows)
+    if step.complete:
+        job["status"] = job_transition(job["status"], JobStatus.COMPLETE).value
+        job["end_time"] = now
+        # branches still waiting can no longer matter once workflow_end ran
+        for task_id in task_store.cancel_waiting(conn, job["id"], now):
+            _note_canceled(job, task_id)
+    elif step.error:
+        job["status"] = job_transition(job["status"], JobStatus.ERROR).value
+        job["error"] = [*(job["error"] or []), {"task": "job", "message": step.error, "timestamp": now}]
+    job["progress"] = _merge_progress(flow, job["progress"])
+    if step.complete:
+        job["progress"]["workflow_end"]["status"] = TaskStatus.COMPLETE.value
+    return queued
+
+
+def _note_canceled(job: dict[str, Any], task_id: str) -> None:
+    for entry in job["progress"].values():
+        if task_id in entry.get("iterations", []):
+            entry["status"] = TaskStatus.CANCELED.value
+
+
+def save_job(conn: Connection, job: dict[str, Any], now: int, by: str | None) -> None:
+    job_store.update_job(
+        conn,
+        job["id"],
+        {
+            "status": job["status"],
+            "variables": job["variables"],
+            "progress": job["progress"],
+            "error": job["error"],
+            "end_time": job["end_time"],
+            "description": job["description"],
+            "last_updated": now,
+            "last_updated_by": by,
+        },
+    )
+
+
+def record_outcome(
+    conn: Connection,
+    job_id: str,
+    key: str,
+    finish_state: str,
+    outgoing: Mapping[str, Any],
+    error: Any,
+    now: int,
+    by: str | None,
+    job_variables: Mapping[str, Any] | None = None,
+) -> bool:
+    """Apply a finished task's results to its job and move the job on. True if work was queued."""
+    job = job_store.get_job(conn, job_id, for_update=True)
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    job["progress"] = dict(job["progress"])
+    job["variables"] = dict(job["variables"])
+    definition = job["workflow"]["tasks"][key]
+    declared = definition.get("variables") or {}
+
+    entry = dict(job["progress"].get(key, {}))
+    entry.update(outgoing=dict(outgoing), error=error, finish_state=finish_state)
+    entry["status"] = TaskStatus.ERROR.value if finish_state == "error" else TaskStatus.COMPLETE.value
+    job["progress"][key] = entry
+
+    job["variables"].update(promote(declared.get("outgoing") or {}, outgoing))
+    if job_variables:
+        job["variables"].update(job_variables)
+    error_target = job_target(declared.get("error"))
+    if error is not None and error_target:
+        job["variables"][error_target] = error
+
+    flow = JobFlow.restore(Graph.of(job["workflow"]), job["progress"])
+    queued = False
+    if job["status"] != JobStatus.RUNNING:
+        # paused or errored: remember the outcome; resume/retry settle what follows
+        flow.phases[key], flow.finish_states[key] = Phase.DONE, finish_state
+        job["progress"] = _merge_progress(flow, job["progress"])
+    elif finish_state == "error" and not flow.has_error_path(key):
+        flow.failed(key)
+        job["status"] = job_transition(job["status"], JobStatus.ERROR).value
+        job["error"] = [*(job["error"] or []), {"task": key, "message": error, "timestamp": now}]
+        job["progress"] = _merge_progress(flow, job["progress"])
+    else:
+        step = flow.finished(key, finish_state)
+        queued = apply_step(conn, job, flow, step, now)
+    save_job(conn, job, now, by)
+    return queued

@@ -1,0 +1,108 @@
+"""Connections and transactions for SQLite and PostgreSQL (architecture guide "Storage", decisions §8).
+
+`Database.write()` is the one way to change data: one transaction per use case, committed on exit.
+SQLite runs in WAL mode with synchronous=FULL (an acknowledged write survives power loss) and write
+transactions start with BEGIN IMMEDIATE. In-process, SQLite writers also queue on a lock: SQLite's own
+busy handler sleeps in growing steps, which ruins tail latency when 32 requests want to write at once,
+while a queue hands the write lock over at once. The lock is only an orderly queue; the database still
+decides every conflict (BEGIN IMMEDIATE + busy_timeout guard other processes).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import StaticPool
+
+from opsmgr.errors import StoreBusy
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain postgresql:// URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    """An engine plus the transaction discipline of one dialect."""
+
+    def __init__(self, url: str, pool_size: int = 16) -> None:
+        self.url = normalize_url(url)
+        self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        self._write_lock = threading.Lock()
+        if self.dialect == "sqlite":
+            self.engine = self._sqlite_engine(pool_size)
+        else:
+            self.engine = create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+
+    def _sqlite_engine(self, pool_size: int) -> Engine:
+        memory = self.url in ("sqlite://", "sqlite:///:memory:")
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}}
+        if memory:
+            kwargs["poolclass"] = StaticPool
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+        engine = create_engine(self.url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends without an exception."""
+        if self.dialect == "sqlite":
+            with self._write_lock, self.engine.connect() as conn:
+                conn.info["immediate"] = True
+                try:
+                    with _busy_as_store_busy(), conn.begin():
+                        yield conn
+                finally:
+                    conn.info["immediate"] = False
+        else:
+            with self.engine.connect() as conn, _busy_as_store_busy(), conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot on both dialects)."""
+        with self.engine.connect() as conn, _busy_as_store_busy(), conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _busy_as_store_busy() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        text = str(exc.orig).lower()
+        if "locked" in text or "busy" in text or "deadlock" in text or "serializ" in text:
+            raise StoreBusy("the database is busy; retry shortly") from exc
+        raise

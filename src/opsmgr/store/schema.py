@@ -1,0 +1,199 @@
+"""The relational schema (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Documents (jobs, task iterations, workflows) are rows: real columns for what is filtered, sorted or
+updated concurrently (status, owner, job id, times) and JSON columns for the rest. Times are epoch
+milliseconds in BigInteger columns. The Alembic migrations in `migrations/versions` create exactly this.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+# JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+ID = String(24)
+UUID_LEN = String(36)
+
+role = Table(
+    "role",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("provenance", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("builtin", Boolean, nullable=False, default=False),
+    Column("allowed_methods", Json, nullable=False),
+    Column("allowed_views", Json, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+)
+
+account = Table(
+    "account",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", String(200), nullable=False, unique=True),
+    Column("provenance", String(200), nullable=False),
+    Column("firstname", String(200), nullable=False, default=""),
+    Column("email", String(320), nullable=True),
+    Column("kind", String(16), nullable=False, default="user"),  # user | service
+    Column("client_id", String(64), nullable=True, unique=True),
+    Column("secret_hash", String(300), nullable=True),  # scrypt of the password or client secret
+    Column("inactive", Boolean, nullable=False, default=False),
+    Column("last_login", BigInteger, nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+)
+
+group = Table(
+    "group",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("provenance", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("inactive", Boolean, nullable=False, default=False),
+    Column("created", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+)
+
+account_role = Table(
+    "account_role",
+    metadata,
+    Column("account_id", ID, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ID, ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
+)
+
+group_role = Table(
+    "group_role",
+    metadata,
+    Column("group_id", ID, ForeignKey("group.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ID, ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
+)
+
+group_member = Table(
+    "group_member",
+    metadata,
+    Column("group_id", ID, ForeignKey("group.id", ondelete="CASCADE"), primary_key=True),
+    Column("account_id", ID, ForeignKey("account.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_group_member_account", "account_id"),
+)
+
+token = Table(
+    "token",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 hex of the token; the token is never stored
+    Column("account_id", ID, ForeignKey("account.id", ondelete="CASCADE"), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Index("ix_token_account", "account_id"),
+)
+
+workflow = Table(
+    "workflow",
+    metadata,
+    Column("id", UUID_LEN, primary_key=True),
+    Column("name", String(500), nullable=False, unique=True),
+    Column("document", Json, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("created_by", ID, nullable=True),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("last_updated_by", ID, nullable=True),
+)
+
+job = Table(
+    "job",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("type", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("workflow", Json, nullable=False),  # snapshot taken at start (decisions §6)
+    Column("variables", Json, nullable=False),
+    Column("progress", Json, nullable=False),  # per task key: phase, finish_state, iterations, outputs
+    Column("error", Json, nullable=True),
+    Column("watchers", Json, nullable=False),
+    Column("ancestors", Json, nullable=False),
+    Column("parent", Json, nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Column("created_by", ID, nullable=True),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("last_updated_by", ID, nullable=True),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("initiator", String(200), nullable=False),
+    Index("ix_job_status_start", "status", "start_time"),
+    Index("ix_job_name", "name"),
+)
+
+job_group = Table(
+    "job_group",
+    metadata,
+    Column("job_id", ID, ForeignKey("job.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ID, primary_key=True),
+    Column("position", Integer, nullable=False, default=0),
+    Index("ix_job_group_group", "group_id"),
+)
+
+task = Table(
+    "task",
+    metadata,
+    Column("id", UUID_LEN, primary_key=True),
+    Column("job_id", ID, ForeignKey("job.id", ondelete="CASCADE"), nullable=False),
+    Column("task_key", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("app", String(200), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("location", String(16), nullable=False),
+    Column("view", String(500), nullable=True),
+    Column("owner", ID, nullable=True),
+    Column("groups", Json, nullable=False),
+    Column("variables", Json, nullable=False),
+    Column("metrics", Json, nullable=False),  # the rest of metrics: user, server_id, retrying
+    Column("start_time", BigInteger, nullable=False),
+    Column("claim_time", BigInteger, nullable=True),
+    Column("end_time", BigInteger, nullable=True),
+    Column("finish_state", String(16), nullable=True),
+    Column("last_updated", BigInteger, nullable=False),
+    # work queue for automatic tasks: ready -> leased -> (done | ready again after a wait)
+    Column("queue_state", String(8), nullable=True),
+    Column("due_at", BigInteger, nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    Column("runtime", Json, nullable=True),  # implementation state between runs (e.g. a delay's wake time)
+    Index("ix_task_job", "job_id", "task_key"),
+    Index("ix_task_status_type", "status", "type"),
+    Index("ix_task_owner", "owner"),
+    Index("ix_task_queue", "queue_state", "due_at"),
+)
+
+task_history = Table(
+    "task_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", UUID_LEN, ForeignKey("task.id", ondelete="CASCADE"), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("by", ID, nullable=False),
+    Column("from_owner", ID, nullable=True),
+    Column("to_owner", ID, nullable=True),
+    Column("detail", Json, nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_task_history_task", "task_id", "id"),
+)

@@ -1,0 +1,194 @@
+"""Task iterations, their history, and the work queue of automatic tasks.
+
+The claim is one conditional UPDATE: it sets the owner only where there is none and the task still
+waits for a person, and reports through its row count whether this caller won.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, ColumnElement, and_, func, insert, or_, select, update
+
+from opsmgr.store.schema import job, task, task_history
+
+JOB_SUMMARY = (
+    job.c.name.label("job_name"),
+    job.c.description.label("job_description"),
+    job.c.ancestors.label("job_ancestors"),
+)
+
+
+def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(task), rows)
+
+
+def get_task(conn: Connection, task_id: str) -> dict[str, Any] | None:
+    """A task iteration with the summary of its job (name, description, ancestors)."""
+    stmt = select(task, *JOB_SUMMARY).join(job, job.c.id == task.c.job_id).where(task.c.id == task_id)
+    row = conn.execute(stmt).mappings().first()
+    return dict(row) if row else None
+
+
+def latest_iteration(conn: Connection, job_id: str, task_key: str) -> dict[str, Any] | None:
+    stmt = (
+        select(task, *JOB_SUMMARY)
+        .join(job, job.c.id == task.c.job_id)
+        .where(and_(task.c.job_id == job_id, task.c.task_key == task_key))
+        .order_by(task.c.start_time.desc(), task.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(stmt).mappings().first()
+    return dict(row) if row else None
+
+
+def claim_if_unowned(conn: Connection, task_id: str, owner: str, now: int) -> bool:
+    """Make `owner` the owner if the task waits for a person and has none; True if this call won."""
+    result = conn.execute(
+        update(task)
+        .where(
+            and_(
+                task.c.id == task_id,
+                task.c.type == "manual",
+                task.c.status == "running",
+                task.c.owner.is_(None),
+            )
+        )
+        .values(owner=owner, claim_time=now, last_updated=now)
+    )
+    return result.rowcount == 1
+
+
+def set_owner_if(conn: Connection, task_id: str, expected: str | None, owner: str | None, now: int) -> bool:
+    """Replace the owner only if it is still `expected` and the task still waits (release, assign)."""
+    current = task.c.owner.is_(None) if expected is None else task.c.owner == expected
+    result = conn.execute(
+        update(task)
+        .where(and_(task.c.id == task_id, task.c.type == "manual", task.c.status == "running", current))
+        .values(owner=owner, claim_time=now if owner else None, last_updated=now)
+    )
+    return result.rowcount == 1
+
+
+def finish_if_owned(conn: Connection, task_id: str, owner: str, values: dict[str, Any]) -> bool:
+    """Finish a waiting manual task if `owner` still holds it."""
+    result = conn.execute(
+        update(task)
+        .where(
+            and_(
+                task.c.id == task_id,
+                task.c.type == "manual",
+                task.c.status == "running",
+                task.c.owner == owner,
+            )
+        )
+        .values(**values)
+    )
+    return result.rowcount == 1
+
+
+def update_task(conn: Connection, task_id: str, values: dict[str, Any]) -> None:
+    conn.execute(update(task).where(task.c.id == task_id).values(**values))
+
+
+def cancel_waiting(conn: Connection, job_id: str, now: int) -> list[str]:
+    """Cancel every iteration of a job that has not finished; returns their ids."""
+    ids = [
+        r.id
+        for r in conn.execute(
+            select(task.c.id).where(
+                and_(task.c.job_id == job_id, task.c.status.in_(("running", "scheduled", "paused")))
+            )
+        )
+    ]
+    if ids:
+        conn.execute(
+            update(task)
+            .where(task.c.id.in_(ids))
+            .values(status="canceled", end_time=now, last_updated=now, queue_state=None, lease_until=None)
+        )
+    return ids
+
+
+def append_history(
+    conn: Connection,
+    task_id: str,
+    action: str,
+    by: str,
+    from_owner: str | None,
+    to_owner: str | None,
+    at: int,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        insert(task_history).values(
+            task_id=task_id, action=action, by=by, from_owner=from_owner, to_owner=to_owner, at=at, detail=detail
+        )
+    )
+
+
+def history(conn: Connection, task_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(task_history).where(task_history.c.task_id == task_id).order_by(task_history.c.id)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def search_tasks(
+    conn: Connection, where: ColumnElement[bool], order: list[Any], skip: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    total = conn.execute(select(func.count()).select_from(task).where(where)).scalar_one()
+    stmt = (
+        select(task, *JOB_SUMMARY)
+        .join(job, job.c.id == task.c.job_id)
+        .where(where)
+        .order_by(*order)
+        .offset(skip)
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()], total
+
+
+def tasks_of_job(conn: Connection, job_id: str) -> list[dict[str, Any]]:
+    stmt = select(task).where(task.c.job_id == job_id).order_by(task.c.start_time, task.c.id)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+# work queue --------------------------------------------------------------------------------------
+
+
+def lease_ready(
+    conn: Connection, now: int, limit: int, server_id: str, lease_until: int, skip_locked: bool
+) -> list[dict[str, Any]]:
+    """Take up to `limit` due automatic tasks (or ones whose lease ran out) for this server."""
+    due = or_(
+        and_(task.c.queue_state == "ready", task.c.due_at <= now),
+        and_(task.c.queue_state == "leased", task.c.lease_until < now),
+    )
+    stmt = select(task.c.id).where(due).order_by(task.c.due_at, task.c.id).limit(limit)
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True)
+    ids = [r.id for r in conn.execute(stmt)]
+    if not ids:
+        return []
+    conn.execute(
+        update(task)
+        .where(task.c.id.in_(ids))
+        .values(queue_state="leased", lease_until=lease_until, status="running", last_updated=now)
+    )
+    rows = conn.execute(select(task).where(task.c.id.in_(ids))).mappings()
+    return [dict(r) for r in rows]
+
+
+def next_due(conn: Connection) -> int | None:
+    """The earliest due time of a ready task, to sleep just long enough."""
+    return conn.execute(select(func.min(task.c.due_at)).where(task.c.queue_state == "ready")).scalar()
+
+
+def job_ids_of(conn: Connection, task_ids: Iterable[str]) -> dict[str, str]:
+    ids = list(task_ids)
+    if not ids:
+        return {}
+    return {r.id: r.job_id for r in conn.execute(select(task.c.id, task.c.job_id).where(task.c.id.in_(ids)))}
