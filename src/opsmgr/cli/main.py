@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -42,6 +44,16 @@ def _prepared_db(settings: Settings) -> Database:
     upgrade(db)
     bootstrap(db, settings)
     return db
+
+
+@contextmanager
+def _open_db() -> Iterator[Database]:
+    """A prepared database for one command, closed when the command ends."""
+    db = _prepared_db(Settings())
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
 def _fail(exc: OpsmgrError) -> None:
@@ -110,12 +122,11 @@ def worker() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the migrations (and create the built-in roles and the admin account)."""
-    settings = Settings()
-    _setup_logging("warning")
-    db = _prepared_db(settings)
     from opsmgr.store.migrate import current_revision
 
-    console.print(f"database at revision {current_revision(db)}")
+    _setup_logging("warning")
+    with _open_db() as db:
+        console.print(f"database at revision {current_revision(db)}")
 
 
 @users_app.command("add")
@@ -128,24 +139,24 @@ def users_add(
     """Create a local account."""
     from opsmgr.services import accounts
 
-    db = _prepared_db(Settings())
-    try:
-        doc = accounts.create_account(db, name, password, role, group)
-    except OpsmgrError as exc:
-        _fail(exc)
-    console.print(f"created user {name} ({doc['_id']})")
+    with _open_db() as db:
+        try:
+            doc = accounts.create_account(db, name, password, role, group)
+        except OpsmgrError as exc:
+            _fail(exc)
+        console.print(f"created user {name} ({doc['_id']})")
 
 
 @users_app.command("list")
 def users_list() -> None:
     from opsmgr.services import accounts
 
-    db = _prepared_db(Settings())
-    table = Table("id", "username", "roles", "groups", "inactive")
-    for acct in accounts.list_accounts(db, 0, 10_000)["results"]:
-        table.add_row(acct["_id"], acct["username"], str(len(acct["assignedRoles"])), str(len(acct["memberOf"])),
-                      str(acct["inactive"]))
-    console.print(table)
+    with _open_db() as db:
+        table = Table("id", "username", "roles", "groups", "inactive")
+        for acct in accounts.list_accounts(db, 0, 10_000)["results"]:
+            table.add_row(acct["_id"], acct["username"], str(len(acct["assignedRoles"])), str(len(acct["memberOf"])),
+                          str(acct["inactive"]))
+        console.print(table)
 
 
 @groups_app.command("add")
@@ -157,23 +168,23 @@ def groups_add(
     """Create a group."""
     from opsmgr.services import accounts
 
-    db = _prepared_db(Settings())
-    try:
-        doc = accounts.create_group(db, name, description, role)
-    except OpsmgrError as exc:
-        _fail(exc)
-    console.print(f"created group {name} ({doc['_id']})")
+    with _open_db() as db:
+        try:
+            doc = accounts.create_group(db, name, description, role)
+        except OpsmgrError as exc:
+            _fail(exc)
+        console.print(f"created group {name} ({doc['_id']})")
 
 
 @groups_app.command("list")
 def groups_list() -> None:
     from opsmgr.services import accounts
 
-    db = _prepared_db(Settings())
-    table = Table("id", "name", "members", "description")
-    for g in accounts.list_groups(db, 0, 10_000)["results"]:
-        table.add_row(g["_id"], g["name"], str(len(g["members"])), g["description"])
-    console.print(table)
+    with _open_db() as db:
+        table = Table("id", "name", "members", "description")
+        for g in accounts.list_groups(db, 0, 10_000)["results"]:
+            table.add_row(g["_id"], g["name"], str(len(g["members"])), g["description"])
+        console.print(table)
 
 
 @workflows_app.command("import")
@@ -190,13 +201,13 @@ def workflows_import(files: list[Path]) -> None:
             err.print(f"[red]error:[/red] {path}: {exc}")
             raise typer.Exit(1) from None
         docs.extend(loaded if isinstance(loaded, list) else [loaded])
-    db = _prepared_db(Settings())
-    try:
-        imported = workflows.import_workflows(db, auth.system_principal(db), docs, default_registry().known())
-    except OpsmgrError as exc:
-        _fail(exc)
-    for wf in imported:
-        console.print(f"imported workflow {wf['name']} ({wf['_id']})")
+    with _open_db() as db:
+        try:
+            imported = workflows.import_workflows(db, auth.system_principal(db), docs, default_registry().known())
+        except OpsmgrError as exc:
+            _fail(exc)
+        for wf in imported:
+            console.print(f"imported workflow {wf['name']} ({wf['_id']})")
 
 
 def main() -> None:
