@@ -6,7 +6,9 @@ Times are stored as epoch milliseconds; documents show `metrics.*_time` as epoch
 
 from __future__ import annotations
 
+import math
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +18,28 @@ PLATFORM_VERSION = "opsmgr-0.1.0"
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def unstorable(value: Any, path: str = "") -> list[dict[str, str]]:
+    """`{path, message}` for each part of a JSON value that a database cannot store: text holding a NUL
+    character (PostgreSQL rejects it) and the non-JSON numbers NaN and Infinity."""
+    problems: list[dict[str, str]] = []
+    if isinstance(value, str):
+        if "\x00" in value:
+            problems.append({"path": path, "message": "text must not contain NUL (\\u0000) characters"})
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            problems.append({"path": path, "message": f"{value} is not a JSON number"})
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                problems.append({"path": sub, "message": "a key must not contain NUL (\\u0000) characters"})
+            problems.extend(unstorable(item, sub))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            problems.extend(unstorable(item, f"{path}.{i}" if path else str(i)))
+    return problems
 
 
 def iso(ms: int | None) -> str | None:
@@ -78,6 +102,11 @@ def history_entry(row: Mapping[str, Any], names: Mapping[str, str]) -> dict[str,
     return entry
 
 
+def job_uuid(job_id: str) -> str:
+    """The job's `uuid` (ops-manager-api §3.2), derived from its id so it never changes."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"opsmgr:job:{job_id}"))
+
+
 _RUNTIME_STATUS = {"pending": "incomplete", "skipped": "incomplete", "active": "running", "done": "complete"}
 
 
@@ -108,6 +137,7 @@ def job_document(row: Mapping[str, Any], groups: list[str]) -> dict[str, Any]:
         metrics["end_time"] = row["end_time"]
     return {
         "_id": row["id"],
+        "uuid": job_uuid(row["id"]),
         "font_size": wf.get("font_size", 12),
         "type": row["type"],
         "created": iso(row["created"]),

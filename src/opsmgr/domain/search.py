@@ -68,6 +68,8 @@ def _int(param: str, raw: str, low: int, high: int | None = None) -> int:
 
 def convert(param: str, spec: Field, raw: str) -> Any:
     """The typed value of `raw` for `spec` (dates accept ISO 8601 or epoch milliseconds)."""
+    if "\x00" in raw:
+        raise _bad(param, "must not contain NUL characters")
     if spec.type == "str":
         return raw
     if spec.type == "int":
@@ -179,10 +181,10 @@ def project(doc: dict[str, Any], include: list[str] | None, exclude: list[str] |
             value = _pick(doc, path)
             if value is _ABSENT:
                 continue
-            target = out
+            into = out
             for part in path[:-1]:
-                target = target.setdefault(part, {})
-            target[path[-1]] = value
+                into = into.setdefault(part, {})
+            into[path[-1]] = value
         return out
     if exclude:
         out = dict(doc)

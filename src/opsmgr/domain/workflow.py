@@ -10,11 +10,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsmgr.domain.documents import unstorable
 from opsmgr.domain.ids import TASK_KEY_RE, TERMINATORS
 
 START, END = TERMINATORS
 TRANSITION_TYPES = ("standard", "revert")
 TRANSITION_STATES = ("success", "error", "failure", "loop")
+MAX_NAME = 500  # the name column's size; jobs carry the name too
 
 
 def _problem(path: str, message: str) -> dict[str, str]:
@@ -29,6 +31,9 @@ def validate(doc: object, known_tasks: Collection[tuple[str, str]]) -> list[dict
     name = doc.get("name")
     if not isinstance(name, str) or not name.strip():
         problems.append(_problem("name", "a workflow needs a non-empty name"))
+    elif len(name) > MAX_NAME:
+        problems.append(_problem("name", f"a workflow name has at most {MAX_NAME} characters"))
+    problems.extend(unstorable(doc))
     tasks = doc.get("tasks")
     transitions = doc.get("transitions")
     if not isinstance(tasks, Mapping):
@@ -81,10 +86,9 @@ def validate(doc: object, known_tasks: Collection[tuple[str, str]]) -> list[dict
             if spec.get("state") not in TRANSITION_STATES:
                 problems.append(_problem(f"{path}.state", "state must be success, error, failure or loop"))
 
-    if problems:
-        return problems
-    graph = Graph.of(doc)
-    reachable = graph.reachable_from(START)
+    # the graph checks run on the well-formed part too, so one answer lists every problem
+    graph = Graph.of(_well_formed(tasks, transitions))
+    reachable = graph.reachable_from(START) if START in tasks else set(tasks)
     for key in tasks:
         if key not in reachable:
             problems.append(_problem(f"tasks.{key}", f"task {key} is unreachable from workflow_start"))
@@ -94,6 +98,23 @@ def validate(doc: object, known_tasks: Collection[tuple[str, str]]) -> list[dict
             _problem("transitions", "standard transitions form a cycle: " + " -> ".join(cycle))
         )
     return problems
+
+
+def _well_formed(tasks: Mapping[str, Any], transitions: Mapping[str, Any]) -> dict[str, Any]:
+    """The tasks and the valid transitions between them, for graph checks of a flawed document."""
+    kept: dict[str, dict[str, Any]] = {key: {} for key in tasks}
+    for source, targets in transitions.items():
+        if source not in tasks or not isinstance(targets, Mapping):
+            continue
+        for target, spec in targets.items():
+            if (
+                target in tasks
+                and isinstance(spec, Mapping)
+                and spec.get("type") in TRANSITION_TYPES
+                and spec.get("state") in TRANSITION_STATES
+            ):
+                kept[source][target] = spec
+    return {"tasks": tasks, "transitions": kept}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 from opsmgr.engine.registry import Outcome, Registry, TaskContext
 
 APP = "WorkFlowEngine"
+OPERATORS = ("contains", "!contains", "<", "<=", ">", ">=", "==", "!=")
 
 
 def _seconds(value: Any, name: str) -> float:
@@ -90,6 +91,8 @@ def _number(value: Any) -> float | None:
 
 def compare(left: Any, operator: str, right: Any) -> bool:
     """The evaluation operators: contains, !contains, <, <=, >, >=, ==, != (with type coercion)."""
+    if operator not in OPERATORS:
+        raise ValueError(f"unknown evaluation operator {operator!r}")
     if operator in ("contains", "!contains"):
         if isinstance(left, Mapping):
             found = str(right) in left
@@ -151,14 +154,17 @@ async def merge(ctx: TaskContext) -> Outcome:
     if not isinstance(items, list):
         return Outcome("error", error={"message": "data_to_merge must be a list"})
     merged: dict[str, Any] = {}
+    collected: set[str] = set()  # keys already turned into a list (a value may itself be a list)
     for item in items:
         if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
             return Outcome("error", error={"message": f"each data_to_merge item needs a key: {item!r}"})
         value = reference(item.get("value"), ctx)
         key = item["key"]
-        if key in merged:
-            existing = merged[key]
-            merged[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
+        if key in collected:
+            merged[key].append(value)
+        elif key in merged:
+            merged[key] = [merged[key], value]
+            collected.add(key)
         else:
             merged[key] = value
     return Outcome(outputs={"merged_object": merged})

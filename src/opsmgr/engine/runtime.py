@@ -38,7 +38,10 @@ class Engine:
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
         self._wake = wake
-        self._unsubscribe = progress.on_work_queued(lambda: loop.call_soon_threadsafe(wake.set))  # type: ignore[assignment]
+        def wake_up() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        self._unsubscribe = progress.on_work_queued(wake_up)  # type: ignore[assignment]
         self._workers = [
             asyncio.create_task(self._work(), name=f"opsmgr-worker-{i}") for i in range(self.settings.engine_workers)
         ]
@@ -68,7 +71,8 @@ class Engine:
                         continue
                     wait = None
                 self._wake.clear()
-                timeout = self.settings.engine_poll_seconds if wait is None else min(wait, self.settings.engine_poll_seconds)
+                poll = self.settings.engine_poll_seconds
+                timeout = poll if wait is None else min(wait, poll)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.CancelledError:

@@ -7,7 +7,7 @@ from typing import Any
 
 from opsmgr.domain import search
 from opsmgr.domain.access import Principal, can_see_job
-from opsmgr.domain.documents import job_document, now_ms
+from opsmgr.domain.documents import job_document, now_ms, unstorable
 from opsmgr.domain.ids import is_object_id, new_object_id, require_object_id
 from opsmgr.domain.jobflow import JobFlow
 from opsmgr.domain.states import JobStatus
@@ -55,9 +55,12 @@ def start_job(
             f"options.groups must hold 24-hex group ids; not: {', '.join(map(str, bad))}",
             [{"path": "options.groups", "message": f"not a group id: {g}"} for g in bad],
         )
+    problems = unstorable({"description": description, "variables": variables}, "options")
+    if problems:
+        raise Invalid.problems(f"{problems[0]['path']}: {problems[0]['message']}", problems)
     now = now_ms()
     with db.write() as conn:
-        wf = workflow_store.workflow_by_name(conn, workflow_name)
+        wf = None if "\x00" in workflow_name else workflow_store.workflow_by_name(conn, workflow_name)
         if wf is None:
             raise Invalid.problems(
                 f"no workflow named {workflow_name!r}", [{"path": "workflow", "message": "no such workflow"}]

@@ -139,7 +139,7 @@ def delete_workflow(db: Database, workflow_id: str) -> dict[str, Any]:
 
 def get_workflow_by_name(db: Database, name: str) -> dict[str, Any]:
     with db.read() as conn:
-        row = store.workflow_by_name(conn, name)
+        row = None if "\x00" in name else store.workflow_by_name(conn, name)
     if row is None:
         raise NotFound(f"workflow {name!r} not found")
     return _document(row)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/operations-manager", tags=["jobs"])
 class StartOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     description: str | None = None
-    type: str = "automation"
+    type: Literal["automation", "resource:action", "resource:compliance"] = "automation"
     variables: dict[str, Any] = Field(default_factory=dict)
     groups: list[str] = Field(default_factory=list)
 
@@ -52,4 +52,5 @@ async def start_job(
 @router.get("/jobs/{id}")
 async def get_job(id: str, request: Request, caller: Principal = Depends(require("getJob"))) -> JSONResponse:
     st = state(request)
-    return ok("Successfully retrieved job", await call(jobs.get_job, st.db, caller, id, list(request.query_params.multi_items())))
+    doc = await call(jobs.get_job, st.db, caller, id, list(request.query_params.multi_items()))
+    return ok("Successfully retrieved job", doc)
