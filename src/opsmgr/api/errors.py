@@ -55,7 +55,8 @@ def validation_problems(exc: RequestValidationError) -> list[dict[str, str]]:
         if err.get("type") == "extra_forbidden":
             message = "unexpected property"
         elif err.get("type") == "json_invalid":
-            message = "the body is not valid JSON"
+            # its loc is ("body", <character offset>): the offset is no field of the body
+            path, message = "", f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'syntax error')})"
         problems.append({"path": path, "message": message})
     return problems
 
