@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 from tests.helpers import (
     approval_workflow,
@@ -16,7 +17,7 @@ from tests.helpers import (
 )
 
 ADMIN = ("admin", "admin")
-MISSING_UUID = "00000000-0000-4000-8000-000000000000"
+MISSING_ID = "0" * 24  # well-formed (decisions §1: workflow ids are 24-hex) but unknown
 
 
 def simple(name: str = "simple") -> dict:
@@ -53,7 +54,7 @@ def test_create_returns_the_stored_workflow_and_an_edit_link(client):
     assert set(body) == {"created", "edit"}
     created = body["created"]
     assert created["name"] == "simple" and created["tasks"] == simple()["tasks"]
-    assert len(created["_id"]) == 36
+    assert re.fullmatch(r"[0-9a-f]{24}", created["_id"])  # decisions §1
     assert created["_id"] in body["edit"]
     for key in ("created", "created_by", "last_updated", "last_updated_by", "encodingVersion"):
         assert key in created
@@ -142,7 +143,7 @@ def test_update_errors(client):
     assert r.status_code == 400 and len(r.json()["metadata"]["errors"]) >= 5
     assert client.put(url, json={"update": simple("other")}, auth=ADMIN).status_code == 409
     assert client.put(url, json={"automation": simple()}, auth=ADMIN).status_code == 400
-    r = client.put(f"/automation-studio/automations/{MISSING_UUID}", json={"update": simple()}, auth=ADMIN)
+    r = client.put(f"/automation-studio/automations/{MISSING_ID}", json={"update": simple()}, auth=ADMIN)
     assert r.status_code == 404
     r = client.put("/automation-studio/automations/not-an-id", json={"update": simple()}, auth=ADMIN)
     assert r.status_code == 400 and "id" in r.json()["message"]
@@ -153,7 +154,7 @@ def test_update_errors(client):
 def test_delete(client):
     created = create_workflow(client, simple())
     assert client.delete("/automation-studio/automations/not-an-id", auth=ADMIN).status_code == 400
-    assert client.delete(f"/automation-studio/automations/{MISSING_UUID}", auth=ADMIN).status_code == 404
+    assert client.delete(f"/automation-studio/automations/{MISSING_ID}", auth=ADMIN).status_code == 404
     r = client.delete(f"/automation-studio/automations/{created['_id']}", auth=ADMIN)
     assert r.status_code == 200, r.text
     assert total(client) == 0
@@ -162,13 +163,13 @@ def test_delete(client):
 
 def test_import_several(client):
     first = simple("one")
-    first["_id"] = MISSING_UUID  # a given _id is replaced
+    first["_id"] = MISSING_ID  # a given _id is replaced
     r = client.post("/automation-studio/automations/import", json={"automations": [first, simple("two")]}, auth=ADMIN)
     assert r.status_code == 200, r.text
     imported = r.json()["imported"]
     assert len(imported) == 2
     ids = [item["data"]["_id"] for item in imported]
-    assert MISSING_UUID not in ids and len(set(ids)) == 2
+    assert MISSING_ID not in ids and len(set(ids)) == 2
     assert sorted(w["name"] for w in search(client)["items"]) == ["one", "two"]
 
 

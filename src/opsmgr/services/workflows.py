@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from opsmgr.domain import search
 from opsmgr.domain.access import Principal
 from opsmgr.domain.documents import PLATFORM_VERSION, iso, now_ms
-from opsmgr.domain.ids import new_uuid, require_uuid
+from opsmgr.domain.ids import new_object_id, require_object_id
 from opsmgr.domain.workflow import validate
 from opsmgr.errors import Conflict, Invalid, NotFound
 from opsmgr.store import search as compile
@@ -67,7 +67,7 @@ def _insert(conn: Connection, caller: Principal, doc: dict[str, Any]) -> dict[st
         raise Conflict(f"workflow with name {doc['name']!r} already exists", {"name": doc["name"]})
     now = now_ms()
     row = {
-        "id": new_uuid(),
+        "id": new_object_id(),
         "name": doc["name"],
         "document": doc,
         "created": now,
@@ -111,7 +111,7 @@ def update_workflow(
     db: Database, caller: Principal, workflow_id: str, doc: object, known: Collection[tuple[str, str]]
 ) -> dict[str, Any]:
     """Replace a workflow document; running jobs keep their snapshot."""
-    require_uuid(workflow_id, "id")
+    require_object_id(workflow_id, "id")
     clean = _checked(doc, known, "update")
     with db.write() as conn:
         row = store.get_workflow(conn, workflow_id)
@@ -128,7 +128,7 @@ def update_workflow(
 
 
 def delete_workflow(db: Database, workflow_id: str) -> dict[str, Any]:
-    require_uuid(workflow_id, "id")
+    require_object_id(workflow_id, "id")
     with db.write() as conn:
         row = store.get_workflow(conn, workflow_id)
         if row is None:
