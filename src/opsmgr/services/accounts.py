@@ -8,7 +8,7 @@ Roles are referred to by name in the CLI and by id in the API.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -85,37 +85,36 @@ def group_summaries(db: Database, group_ids: Iterable[str]) -> list[dict[str, An
 # lookups -----------------------------------------------------------------------------------------
 
 
-def _role_ids(conn: Connection, names_or_ids: Iterable[str], path: str) -> list[str]:
+def _resolve(
+    conn: Connection,
+    refs: Iterable[str],
+    path: str,
+    by_id: Callable[[Connection, str], dict[str, Any] | None],
+    by_name: Callable[[Connection, str], dict[str, Any] | None],
+    what: str,
+    hint: str = "",
+) -> list[str]:
+    """Ids of the things named in `refs` (each an id or a name), or Invalid naming the first unknown."""
     ids = []
-    for ref in names_or_ids:
-        row = store.get_role(conn, ref) if is_object_id(ref) else None
-        row = row or store.role_by_name(conn, ref)
+    for ref in refs:
+        row = (by_id(conn, ref) if is_object_id(ref) else None) or by_name(conn, ref)
         if row is None:
-            raise _problem(path, f"no role {ref!r}; built-in roles: {', '.join(BUILTIN_ROLES)}")
+            raise _problem(path, f"no {what} {ref!r}{hint}")
         ids.append(row["id"])
     return ids
 
 
-def _group_ids(conn: Connection, names_or_ids: Iterable[str], path: str) -> list[str]:
-    ids = []
-    for ref in names_or_ids:
-        row = store.get_group(conn, ref) if is_object_id(ref) else None
-        row = row or store.group_by_name(conn, ref)
-        if row is None:
-            raise _problem(path, f"no group {ref!r}")
-        ids.append(row["id"])
-    return ids
+def _role_ids(conn: Connection, refs: Iterable[str], path: str) -> list[str]:
+    hint = f"; built-in roles: {', '.join(BUILTIN_ROLES)}"
+    return _resolve(conn, refs, path, store.get_role, store.role_by_name, "role", hint)
 
 
-def _account_ids(conn: Connection, names_or_ids: Iterable[str], path: str) -> list[str]:
-    ids = []
-    for ref in names_or_ids:
-        row = store.get_account(conn, ref) if is_object_id(ref) else None
-        row = row or store.account_by_username(conn, ref)
-        if row is None:
-            raise _problem(path, f"no account {ref!r}")
-        ids.append(row["id"])
-    return ids
+def _group_ids(conn: Connection, refs: Iterable[str], path: str) -> list[str]:
+    return _resolve(conn, refs, path, store.get_group, store.group_by_name, "group")
+
+
+def _account_ids(conn: Connection, refs: Iterable[str], path: str) -> list[str]:
+    return _resolve(conn, refs, path, store.get_account, store.account_by_username, "account")
 
 
 def _check_name(value: str, path: str) -> str:
