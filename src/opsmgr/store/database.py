@@ -6,6 +6,12 @@ transactions start with BEGIN IMMEDIATE. In-process, SQLite writers also queue o
 busy handler sleeps in growing steps, which ruins tail latency when 32 requests want to write at once,
 while a queue hands the write lock over at once. The lock is only an orderly queue; the database still
 decides every conflict (BEGIN IMMEDIATE + busy_timeout guard other processes).
+
+Group commit (SQLite): writers that queue up while one works share its transaction. Each use case runs
+in its own SAVEPOINT (released on success, rolled back on error, so it stays atomic on its own), and
+the last writer of the queue commits for all; every `write()` block returns only after that COMMIT,
+so nothing is acknowledged before it is durable. One fsync then serves many use cases, and the write
+lock is held for less than a whole commit per use case. If the COMMIT fails, every member fails.
 """
 
 from __future__ import annotations
@@ -22,6 +28,17 @@ from sqlalchemy.pool import StaticPool
 from opsmgr.errors import StoreBusy
 
 BUSY_TIMEOUT_MS = 10_000
+GROUP_COMMIT_MAX = 32  # use cases per shared transaction: bounds the wait of its first member
+
+
+class _Batch:
+    """One SQLite write transaction shared by consecutive use cases."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.members = 0  # use cases that succeeded and wait for the COMMIT
+        self.done = threading.Event()
+        self.error: BaseException | None = None
 
 
 def normalize_url(url: str) -> str:
@@ -39,6 +56,9 @@ class Database:
         self.url = normalize_url(url)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queued = 0  # threads waiting for the write lock
+        self._batch: _Batch | None = None
         if self.dialect == "sqlite":
             self.engine = self._sqlite_engine(pool_size)
         else:
@@ -76,16 +96,80 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed when the block ends without an exception."""
         if self.dialect == "sqlite":
-            with self._write_lock, self.engine.connect() as conn:
-                conn.info["immediate"] = True
-                try:
-                    with _busy_as_store_busy(), conn.begin():
-                        yield conn
-                finally:
-                    conn.info["immediate"] = False
+            with self._sqlite_write() as conn:
+                yield conn
         else:
             with self.engine.connect() as conn, _busy_as_store_busy(), conn.begin():
                 yield conn
+
+    @contextmanager
+    def _sqlite_write(self) -> Iterator[Connection]:
+        with self._queue_lock:
+            self._queued += 1
+        self._write_lock.acquire()
+        with self._queue_lock:
+            self._queued -= 1
+        batch: _Batch | None = None
+        try:
+            batch = self._batch or self._open_batch()
+            conn = batch.conn
+            conn.exec_driver_sql("SAVEPOINT use_case")
+            try:
+                with _busy_as_store_busy():
+                    yield conn
+            except BaseException:
+                try:
+                    conn.exec_driver_sql("ROLLBACK TO use_case")
+                    conn.exec_driver_sql("RELEASE use_case")
+                except Exception as exc:  # the transaction is unusable: end it with all its members
+                    batch.error = exc
+                raise
+            conn.exec_driver_sql("RELEASE use_case")
+            batch.members += 1
+        finally:
+            if batch is not None and (
+                batch.error is not None or batch.members >= GROUP_COMMIT_MAX or self._queued == 0
+            ):
+                self._batch = None
+                self._close_batch(batch)
+            self._write_lock.release()
+        assert batch is not None
+        batch.done.wait()
+        if batch.error is not None:
+            if isinstance(batch.error, StoreBusy):
+                raise StoreBusy(str(batch.error)) from batch.error
+            raise StoreBusy("the write could not be committed; retry shortly") from batch.error
+
+    def _open_batch(self) -> _Batch:
+        conn = self.engine.connect()
+        conn.info["immediate"] = True
+        try:
+            with _busy_as_store_busy():
+                conn.begin()
+        except BaseException:
+            conn.info["immediate"] = False
+            conn.close()
+            raise
+        self._batch = _Batch(conn)
+        return self._batch
+
+    def _close_batch(self, batch: _Batch) -> None:
+        """COMMIT (or roll back) the shared transaction, then release everyone waiting on it."""
+        conn = batch.conn
+        try:
+            transaction = conn.get_transaction()
+            assert transaction is not None
+            if batch.error is None and batch.members:
+                with _busy_as_store_busy():
+                    transaction.commit()
+            else:
+                transaction.rollback()
+        except BaseException as exc:
+            batch.error = batch.error or exc
+        finally:
+            conn.info["immediate"] = False
+            conn.close()
+            batch.done.set()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
