@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from opsmgr.domain.workflow import END, START, Graph
+from opsmgr.errors import Conflict, Invalid
 
 
 class Phase(StrEnum):
@@ -117,6 +118,123 @@ class JobFlow:
 
     def has_error_path(self, key: str) -> bool:
         return bool(self.graph.standard_out(key, "error"))
+
+    # job controls (issue #3): retry, continue, revert ------------------------------------------------
+
+    def downstream(self, key: str) -> set[str]:
+        """Task keys reachable from `key` along standard transitions (any state), `key` excluded."""
+        seen: set[str] = set()
+        todo = [key]
+        while todo:
+            for edge in self.graph.outgoing[todo.pop()]:
+                if edge.type == "standard" and edge.target not in seen and edge.target != key:
+                    seen.add(edge.target)
+                    todo.append(edge.target)
+        return seen
+
+    def reopen(self, keys: set[str]) -> list[str]:
+        """Put `keys` back to pending (no finish state); returns those that were active, sorted."""
+        active = sorted(k for k in keys if self.phases[k] == Phase.ACTIVE)
+        for key in keys:
+            self.phases[key] = Phase.PENDING
+            self.finish_states[key] = None
+        return active
+
+    def stopped_by_error(self, key: str) -> bool:
+        """True when `key` finished in error and has no error transition: its branch stopped there."""
+        return (
+            self.phases[key] == Phase.DONE
+            and self.finish_states[key] == "error"
+            and not self.has_error_path(key)
+        )
+
+    def retry(self, key: str) -> set[str]:
+        """Run `key` again after it stopped the job with an error (no error transition followed).
+
+        `key` becomes active; tasks after it that were skipped become pending again, so the join rule
+        decides them afresh once the new iteration finishes (tasks that already ran stay done).
+        Returns the keys put back to pending. Conflict when `key` did not stop on an error.
+        """
+        if key in (START, END):
+            raise Conflict(f"{key} cannot be retried", {"task": key})
+        if not self.stopped_by_error(key):
+            if self.phases[key] == Phase.DONE and self.finish_states[key] == "error":
+                raise Conflict(f"task {key} ended in error but its error transition was followed", {"task": key})
+            raise Conflict(
+                f"task {key} did not end in error (it is {self._describe(key)})",
+                {"task": key, "phase": self.phases[key].value, "finish_state": self.finish_states[key]},
+            )
+        reopened = {k for k in self.downstream(key) if self.phases[k] == Phase.SKIPPED}
+        self.reopen(reopened)
+        self.phases[key] = Phase.ACTIVE
+        self.finish_states[key] = None
+        return reopened
+
+    def continue_from(self, key: str) -> tuple[set[str], list[str]]:
+        """Follow `key`'s transitions again with the finish state of its last iteration.
+
+        Every task after `key` goes back to pending (so the successors chosen by that finish state run
+        again, and the join rule decides the rest); `key` itself stays done. Returns (the keys put back
+        to pending, those of them that were active and whose waiting iterations must be canceled).
+        Conflict when `key` has not finished, or its finish state has no transition to follow.
+        """
+        if key == END:
+            raise Conflict("a job cannot continue from workflow_end", {"task": key})
+        state = self.finish_states[key]
+        if self.phases[key] != Phase.DONE or state is None:
+            raise Conflict(
+                f"task {key} has not finished (it is {self._describe(key)}); a job continues from a finished task",
+                {"task": key, "phase": self.phases[key].value},
+            )
+        if not self.graph.standard_out(key, state):
+            raise Conflict(
+                f"task {key} last finished with {state!r} and has no {state} transition to follow",
+                {"task": key, "finish_state": state},
+            )
+        region = self.downstream(key)
+        return region, self.reopen(region)
+
+    def revert(self, from_key: str, to_key: str) -> tuple[set[str], list[str]]:
+        """Go back from the errored task `from_key` to the earlier completed task `to_key`.
+
+        As Workflow Builder describes revert transitions: every task from `to_key` forward (`to_key`
+        included) is cleared back to pending, and `to_key` becomes active to run again (for
+        `workflow_start`, its successors are settled instead). Returns (the cleared keys, those of them
+        that were active). Invalid (400) when `to_key` is not upstream of `from_key`; Conflict (409)
+        when `from_key` did not end in error or `to_key` did not complete.
+        """
+        if from_key in (START, END):
+            raise Invalid.problems(
+                f"fromTask cannot be {from_key}", [{"path": "fromTask", "message": "not an errored task"}]
+            )
+        if to_key == END:
+            raise Invalid.problems("toTask cannot be workflow_end", [{"path": "toTask", "message": "not earlier"}])
+        if from_key not in self.downstream(to_key):
+            raise Invalid.problems(
+                f"toTask {to_key} is not before fromTask {from_key} in the workflow",
+                [{"path": "toTask", "message": f"{from_key} cannot be reached from {to_key}"}],
+            )
+        if not (self.phases[from_key] == Phase.DONE and self.finish_states[from_key] == "error"):
+            raise Conflict(
+                f"fromTask {from_key} did not end in error (it is {self._describe(from_key)})",
+                {"task": from_key, "phase": self.phases[from_key].value},
+            )
+        if not (self.phases[to_key] == Phase.DONE and self.finish_states[to_key] in ("success", "failure")):
+            raise Conflict(
+                f"toTask {to_key} has not completed (it is {self._describe(to_key)})",
+                {"task": to_key, "phase": self.phases[to_key].value},
+            )
+        region = self.downstream(to_key)
+        if to_key != START:
+            region.add(to_key)
+        active = self.reopen(region)
+        if to_key != START:
+            self.phases[to_key] = Phase.ACTIVE
+        return region, active
+
+    def _describe(self, key: str) -> str:
+        state = self.finish_states[key]
+        return f"{self.phases[key].value}" + (f", {state}" if state else "")
 
     def progress(self) -> float:
         """Share of the job's tasks that are decided (finished or skipped), 0..1."""

@@ -158,8 +158,12 @@ def record_outcome(
     now: int,
     by: str | None,
     job_variables: Mapping[str, Any] | None = None,
+    job_description: str | None = None,
 ) -> bool:
-    """Apply a finished task's results to its job and move the job on. True if work was queued."""
+    """Apply a finished task's results to its job and move the job on. True if work was queued.
+
+    `job_variables` are set directly (newVariable, push…); `job_description` replaces the job's description.
+    """
     job = job_store.get_job(conn, job_id, for_update=True)
     if job is None:
         raise NotFound(f"job {job_id} not found")
@@ -176,6 +180,8 @@ def record_outcome(
     job["variables"].update(promote(declared.get("outgoing") or {}, outgoing))
     if job_variables:
         job["variables"].update(job_variables)
+    if job_description is not None:
+        job["description"] = job_description
     error_target = job_target(declared.get("error"))
     if error is not None and error_target:
         job["variables"][error_target] = error
@@ -183,8 +189,13 @@ def record_outcome(
     flow = JobFlow.restore(Graph.of(job["workflow"]), job["progress"])
     queued = False
     if job["status"] != JobStatus.RUNNING:
-        # paused or errored: remember the outcome; resume/retry settle what follows
+        # paused or errored: remember the outcome; resume/retry/continue/revert settle what follows. An error
+        # with no error transition is reported at once; in a paused job it also stops the job on resume.
         flow.phases[key], flow.finish_states[key] = Phase.DONE, finish_state
+        if finish_state == "error" and not flow.has_error_path(key):
+            job["error"] = [*(job["error"] or []), {"task": key, "message": error, "timestamp": now}]
+            if job["status"] == JobStatus.PAUSED:
+                entry["stops_job"] = True
         job["progress"] = _merge_progress(flow, job["progress"])
     elif finish_state == "error" and not flow.has_error_path(key):
         flow.failed(key)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from opsmgr.domain import manual, search
 from opsmgr.domain.access import Principal, can_see_job
 from opsmgr.domain.documents import history_entry, now_ms, task_document
-from opsmgr.domain.ids import require_object_id, require_task_key, require_uuid
+from opsmgr.domain.ids import TERMINATORS, require_object_id, require_task_key, require_uuid
 from opsmgr.domain.manual import ClaimDecision, FinishDecision, ManualTaskSnapshot
 from opsmgr.errors import Conflict, Invalid, NotFound
 from opsmgr.services import progress
@@ -102,7 +102,9 @@ def claim_task(db: Database, caller: Principal, task_id: str) -> dict[str, Any]:
     require_uuid(task_id, "taskId")
     with db.write() as conn:
         for _ in range(RETRIES):
-            row, groups = _visible_row(conn, caller, task_id)
+            row, groups = task_store.task_with_job_groups(conn, task_id)
+            if row is None or not can_see_job(caller, groups):
+                raise NotFound(f"task {task_id} not found")
             decision = manual.decide_claim(_snapshot(conn, row, groups), caller)
             if decision == ClaimDecision.ALREADY_OWNER:
                 return task_document(row)
@@ -160,6 +162,8 @@ def _waiting_iteration(conn: Connection, caller: Principal, job_id: str, task_ke
         raise NotFound(f"job {job_id} not found")
     if task_key not in job["workflow"]["tasks"]:
         raise NotFound(f"job {job_id} has no task {task_key}")
+    if task_key in TERMINATORS:
+        raise Conflict(f"{task_key} of job {job_id} is not a manual task", {"type": task_key})
     latest = task_store.latest_iteration(conn, job_id, task_key)
     if latest is None:
         raise Conflict(f"task {task_key} of job {job_id} has not been reached yet", {"status": "incomplete"})

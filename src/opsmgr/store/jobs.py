@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, delete, exists, func, insert, not_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Text, cast, delete, exists, func, insert, not_, or_, select, update
 
 from opsmgr.store.schema import job, job_group
 
@@ -74,3 +74,27 @@ def search_jobs(
     total = conn.execute(select(func.count()).select_from(job).where(where)).scalar_one()
     rows = conn.execute(select(job).where(where).order_by(*order).offset(skip).limit(limit)).mappings()
     return [dict(r) for r in rows], total
+
+
+# job controls (issue #3) -------------------------------------------------------------------------
+
+
+def descendants(conn: Connection, job_id: str, for_update: bool = False) -> list[dict[str, Any]]:
+    """The child jobs of `job_id` at any depth: jobs other than itself whose `ancestors` hold its id.
+
+    `ancestors` is JSON; the text match (ids are 24 hex, so nothing in them is a LIKE wildcard) narrows
+    the rows on both dialects and the exact test is made here.
+    """
+    stmt = select(job).where(job.c.id != job_id, cast(job.c.ancestors, Text).like(f'%"{job_id}"%'))
+    if for_update:
+        stmt = stmt.with_for_update()
+    rows = [dict(r) for r in conn.execute(stmt.order_by(job.c.id)).mappings()]
+    return [r for r in rows if job_id in (r["ancestors"] or [])]
+
+
+def delete_jobs(conn: Connection, job_ids: list[str]) -> int:
+    """Delete jobs and their group rows; returns the number of jobs deleted."""
+    if not job_ids:
+        return 0
+    conn.execute(delete(job_group).where(job_group.c.job_id.in_(job_ids)))
+    return int(conn.execute(delete(job).where(job.c.id.in_(job_ids))).rowcount)

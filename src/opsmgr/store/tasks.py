@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, exists, func, insert, or_, select, update
 
-from opsmgr.store.schema import job, task, task_history
+from opsmgr.store.schema import job, job_group, task, task_history
 
 JOB_SUMMARY = (
     job.c.name.label("job_name"),
@@ -44,20 +44,44 @@ def latest_iteration(conn: Connection, job_id: str, task_key: str) -> dict[str, 
     return dict(row) if row else None
 
 
+# The claim path runs these statements thousands of times a second: they are built once, so each call
+# skips building the expression and its cache key and goes straight to the compiled form.
+_TASK_WITH_JOB_GROUPS = (
+    select(task, *JOB_SUMMARY, job_group.c.group_id.label("job_group_id"))
+    .select_from(
+        task.join(job, job.c.id == task.c.job_id).outerjoin(job_group, job_group.c.job_id == task.c.job_id)
+    )
+    .where(task.c.id == bindparam("task_id"))
+    .order_by(job_group.c.position)
+)
+_CLAIM = (
+    update(task)
+    .where(
+        and_(
+            task.c.id == bindparam("task_id"),
+            task.c.type == "manual",
+            task.c.status == "running",
+            task.c.owner.is_(None),
+        )
+    )
+    .values(owner=bindparam("new_owner"), claim_time=bindparam("at"), last_updated=bindparam("at"))
+)
+_APPEND_HISTORY = insert(task_history)
+
+
+def task_with_job_groups(conn: Connection, task_id: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """`get_task` and the groups of its job, in one statement (one row per job group)."""
+    rows = conn.execute(_TASK_WITH_JOB_GROUPS, {"task_id": task_id}).mappings().all()
+    if not rows:
+        return None, []
+    row = dict(rows[0])
+    del row["job_group_id"]
+    return row, [r["job_group_id"] for r in rows if r["job_group_id"] is not None]
+
+
 def claim_if_unowned(conn: Connection, task_id: str, owner: str, now: int) -> bool:
     """Make `owner` the owner if the task waits for a person and has none; True if this call won."""
-    result = conn.execute(
-        update(task)
-        .where(
-            and_(
-                task.c.id == task_id,
-                task.c.type == "manual",
-                task.c.status == "running",
-                task.c.owner.is_(None),
-            )
-        )
-        .values(owner=owner, claim_time=now, last_updated=now)
-    )
+    result = conn.execute(_CLAIM, {"task_id": task_id, "new_owner": owner, "at": now})
     return result.rowcount == 1
 
 
@@ -123,9 +147,9 @@ def append_history(
     detail: dict[str, Any] | None = None,
 ) -> None:
     conn.execute(
-        insert(task_history).values(
-            task_id=task_id, action=action, by=by, from_owner=from_owner, to_owner=to_owner, at=at, detail=detail
-        )
+        _APPEND_HISTORY,
+        {"task_id": task_id, "action": action, "by": by, "from_owner": from_owner, "to_owner": to_owner,
+         "at": at, "detail": detail},
     )
 
 
@@ -162,12 +186,21 @@ def tasks_of_job(conn: Connection, job_id: str) -> list[dict[str, Any]]:
 def lease_ready(
     conn: Connection, now: int, limit: int, server_id: str, lease_until: int, skip_locked: bool
 ) -> list[dict[str, Any]]:
-    """Take up to `limit` due automatic tasks (or ones whose lease ran out) for this server."""
+    """Take up to `limit` due automatic tasks (or ones whose lease ran out) for this server.
+
+    A task that has not started yet (`scheduled`) is taken only while its job is `running`: a paused or
+    errored job starts nothing new (decisions §6). One that already started (`running`: back from a wait,
+    or its lease ran out) is taken whatever the job's status, so running tasks finish.
+    """
     due = or_(
         and_(task.c.queue_state == "ready", task.c.due_at <= now),
         and_(task.c.queue_state == "leased", task.c.lease_until < now),
     )
-    stmt = select(task.c.id).where(due).order_by(task.c.due_at, task.c.id).limit(limit)
+    may_start = or_(
+        task.c.status == "running",
+        exists().where(and_(job.c.id == task.c.job_id, job.c.status == "running")),
+    )
+    stmt = select(task.c.id).where(due, may_start).order_by(task.c.due_at, task.c.id).limit(limit)
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True)
     ids = [r.id for r in conn.execute(stmt)]
@@ -192,3 +225,39 @@ def job_ids_of(conn: Connection, task_ids: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     return {r.id: r.job_id for r in conn.execute(select(task.c.id, task.c.job_id).where(task.c.id.in_(ids)))}
+
+
+# job controls (issue #3) -------------------------------------------------------------------------
+
+WAITING = ("running", "scheduled", "paused")
+
+
+def waiting_iterations(conn: Connection, job_ids: list[str], keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """`{id, job_id, task_key, status}` of the unfinished iterations of `job_ids` (of `keys` only, if given)."""
+    if not job_ids:
+        return []
+    where = and_(task.c.job_id.in_(job_ids), task.c.status.in_(WAITING))
+    if keys is not None:
+        where = and_(where, task.c.task_key.in_(list(keys)))
+    stmt = select(task.c.id, task.c.job_id, task.c.task_key, task.c.status).where(where).order_by(task.c.id)
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def cancel_iterations(conn: Connection, task_ids: list[str], now: int) -> None:
+    """Mark iterations canceled and take them off the work queue (a lease holder's result is then dropped)."""
+    if task_ids:
+        conn.execute(
+            update(task)
+            .where(task.c.id.in_(task_ids))
+            .values(status="canceled", end_time=now, last_updated=now, queue_state=None, lease_until=None)
+        )
+
+
+def delete_tasks_of_jobs(conn: Connection, job_ids: list[str]) -> tuple[int, int]:
+    """Delete every iteration of `job_ids` and their history; returns (tasks, history entries) deleted."""
+    if not job_ids:
+        return 0, 0
+    ids = select(task.c.id).where(task.c.job_id.in_(job_ids))
+    history_count = conn.execute(delete(task_history).where(task_history.c.task_id.in_(ids))).rowcount
+    task_count = conn.execute(delete(task).where(task.c.job_id.in_(job_ids))).rowcount
+    return task_count, history_count

@@ -1,10 +1,11 @@
-"""Operations Manager job routes (ops-manager-api §5.1)."""
+"""Operations Manager job routes (ops-manager-api §5.1): start, read, search, and the job controls
+(cancel, pause, resume, watch, groups, retry, continue, revert, delete, manual-task controller)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +15,10 @@ from opsmgr.domain.access import Principal
 from opsmgr.services import jobs
 
 router = APIRouter(prefix="/operations-manager", tags=["jobs"])
+
+
+ObjectId = Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")]
+TaskKey = Annotated[str, Field(pattern=r"^([0-9a-f]{1,4}|workflow_start|workflow_end)$")]
 
 
 class StartOptions(BaseModel):
@@ -54,3 +59,208 @@ async def get_job(id: str, request: Request, caller: Principal = Depends(require
     st = state(request)
     doc = await call(jobs.get_job, st.db, caller, id, list(request.query_params.multi_items()))
     return ok("Successfully retrieved job", doc)
+
+
+# job controls (issue #3) ----------------------------------------------------------------------------
+
+
+class JobIdsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    jobIds: list[ObjectId]
+
+
+class OptionalJobIdsBody(BaseModel):
+    """watch/unwatch: `jobIds` is optional in Itential's schema; none means no job."""
+
+    model_config = ConfigDict(extra="forbid")
+    jobIds: list[ObjectId] = Field(default_factory=list)
+
+
+class UserIdsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    userIds: list[ObjectId] = Field(min_length=1)
+
+
+class GroupIdBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    groupId: ObjectId
+
+
+class GroupsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    groups: list[ObjectId]
+
+
+class RetryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContinueBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fromTask: TaskKey
+
+
+class RevertBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fromTask: TaskKey
+    toTask: TaskKey
+
+
+def _outcome(done: str, results: list[dict[str, Any]]) -> str:
+    ok_count = sum(1 for r in results if r["success"])
+    return f"{done} {ok_count} of {len(results)} jobs"
+
+
+@router.post("/jobs/cancel")
+async def cancel_jobs(
+    body: JobIdsBody, request: Request, caller: Principal = Depends(require("cancelJobs"))
+) -> JSONResponse:
+    results = await call(jobs.cancel_jobs, state(request).db, caller, body.jobIds)
+    return ok(_outcome("Canceled", results), results)
+
+
+@router.post("/jobs/pause")
+async def pause_jobs(
+    body: JobIdsBody, request: Request, caller: Principal = Depends(require("pauseJobs"))
+) -> JSONResponse:
+    results = await call(jobs.pause_jobs, state(request).db, caller, body.jobIds)
+    return ok(_outcome("Paused", results), results)
+
+
+@router.post("/jobs/resume")
+async def resume_jobs(
+    body: JobIdsBody, request: Request, caller: Principal = Depends(require("resumeJobs"))
+) -> JSONResponse:
+    results = await call(jobs.resume_jobs, state(request).db, caller, body.jobIds)
+    return ok(_outcome("Resumed", results), results)
+
+
+@router.post("/jobs/watch")
+async def watch_jobs(
+    request: Request,
+    body: OptionalJobIdsBody | None = Body(default=None),
+    caller: Principal = Depends(require("watchJobs")),
+) -> JSONResponse:
+    ids = body.jobIds if body else []
+    results = await call(jobs.watch_jobs, state(request).db, caller, ids, True)
+    return ok(_outcome("Watching", results), results)
+
+
+@router.post("/jobs/unwatch")
+async def unwatch_jobs(
+    request: Request,
+    body: OptionalJobIdsBody | None = Body(default=None),
+    caller: Principal = Depends(require("unwatchJobs")),
+) -> JSONResponse:
+    ids = body.jobIds if body else []
+    results = await call(jobs.watch_jobs, state(request).db, caller, ids, False)
+    return ok(_outcome("Stopped watching", results), results)
+
+
+@router.post("/jobs/delete")
+async def delete_jobs(
+    body: JobIdsBody, request: Request, caller: Principal = Depends(require("deleteJobs"))
+) -> JSONResponse:
+    data = await call(jobs.delete_jobs, state(request).db, caller, body.jobIds)
+    return ok(_outcome("Deleted", data["results"]), data["results"])
+
+
+@router.post("/jobs/bulk-delete")
+async def bulk_delete_jobs(
+    body: JobIdsBody, request: Request, caller: Principal = Depends(require("bulkDeleteJobs"))
+) -> JSONResponse:
+    data = await call(jobs.delete_jobs, state(request).db, caller, body.jobIds)
+    return ok(_outcome("Deleted", data["results"]), data)
+
+
+@router.delete("/jobs/{jobId}")
+async def delete_job(jobId: str, request: Request, caller: Principal = Depends(require("deleteJob"))) -> JSONResponse:
+    data = await call(jobs.delete_job, state(request).db, caller, jobId)
+    return ok("Successfully deleted the job and everything under it", data)
+
+
+@router.post("/jobs/{jobId}/watch")
+async def watch_job(jobId: str, request: Request, caller: Principal = Depends(require("watchJob"))) -> JSONResponse:
+    return ok("Watching job", await call(jobs.watch_job, state(request).db, caller, jobId, True))
+
+
+@router.post("/jobs/{jobId}/unwatch")
+async def unwatch_job(
+    jobId: str, request: Request, caller: Principal = Depends(require("unwatchJob"))
+) -> JSONResponse:
+    return ok("Stopped watching job", await call(jobs.watch_job, state(request).db, caller, jobId, False))
+
+
+@router.post("/jobs/{jobId}/add-watchers")
+async def add_watchers(
+    jobId: str, body: UserIdsBody, request: Request, caller: Principal = Depends(require("addWatchersToJob"))
+) -> JSONResponse:
+    return ok("Added watchers", await call(jobs.add_watchers, state(request).db, caller, jobId, body.userIds))
+
+
+@router.post("/jobs/{jobId}/groups")
+async def add_job_group(
+    jobId: str, body: GroupIdBody, request: Request, caller: Principal = Depends(require("addJobGroup"))
+) -> JSONResponse:
+    return ok("Added group to job", await call(jobs.add_job_group, state(request).db, caller, jobId, body.groupId))
+
+
+@router.put("/jobs/{jobId}/groups")
+async def replace_job_groups(
+    jobId: str, body: GroupsBody, request: Request, caller: Principal = Depends(require("replaceJobGroups"))
+) -> JSONResponse:
+    data = await call(jobs.replace_job_groups, state(request).db, caller, jobId, body.groups)
+    return ok("Replaced the groups of the job", data)
+
+
+@router.delete("/jobs/{jobId}/groups")
+async def delete_job_groups(
+    jobId: str, request: Request, caller: Principal = Depends(require("deleteJobGroups"))
+) -> JSONResponse:
+    return ok("Removed every group from the job", await call(jobs.delete_job_groups, state(request).db, caller, jobId))
+
+
+@router.delete("/jobs/{jobId}/groups/{groupId}")
+async def delete_job_group(
+    jobId: str, groupId: str, request: Request, caller: Principal = Depends(require("deleteJobGroup"))
+) -> JSONResponse:
+    data = await call(jobs.delete_job_group, state(request).db, caller, jobId, groupId)
+    return ok("Removed group from job", data)
+
+
+@router.post("/jobs/{jobId}/continue")
+async def continue_job(
+    jobId: str, body: ContinueBody, request: Request, caller: Principal = Depends(require("continueJobFrom"))
+) -> JSONResponse:
+    data = await call(jobs.continue_job, state(request).db, caller, jobId, body.fromTask)
+    return ok(f"Continued job from task {body.fromTask}", data)
+
+
+@router.post("/jobs/{jobId}/revert")
+async def revert_job(
+    jobId: str, body: RevertBody, request: Request, caller: Principal = Depends(require("revertJob"))
+) -> JSONResponse:
+    data = await call(jobs.revert_job, state(request).db, caller, jobId, body.fromTask, body.toTask)
+    return ok(f"Reverted job from task {body.fromTask} to task {body.toTask}", data)
+
+
+@router.post("/jobs/{jobId}/tasks/{taskId}/retry")
+async def retry_task(
+    jobId: str,
+    taskId: str,
+    request: Request,
+    body: RetryBody | None = Body(default=None),
+    caller: Principal = Depends(require("retryTask")),
+) -> JSONResponse:
+    variables = body.variables if body else {}
+    data = await call(jobs.retry_task, state(request).db, caller, jobId, taskId, variables)
+    return ok(f"Retrying task {taskId}", data)
+
+
+@router.get("/jobs/{jobId}/tasks/{taskId}/manual-controller")
+async def get_manual_task_controller(
+    jobId: str, taskId: str, request: Request, caller: Principal = Depends(require("getManualTaskController"))
+) -> JSONResponse:
+    data = await call(jobs.manual_controller, state(request).db, caller, jobId, taskId)
+    return ok("Successfully retrieved the manual task controller", data)
