@@ -1,5 +1,7 @@
 """Built-in WorkFlowEngine tasks (workflow-semantics §3.6): stub, newVariable, delay, evaluation, merge,
-and the manual ViewData. Inputs and outputs are named as on Itential."""
+and the manual ViewData, ViewDiff and ErrorHandling. Inputs and outputs are named as on Itential. The
+utility library (query, makeData, array/string/time tasks, …) lives in `opsmgr.engine.library` and is
+registered here too."""
 
 from __future__ import annotations
 
@@ -177,3 +179,40 @@ def register(registry: Registry) -> None:
     registry.register(APP, "evaluation", evaluation)
     registry.register(APP, "merge", merge)
     registry.register(APP, "ViewData", None)  # manual: a person finishes it
+    registry.register(APP, "ViewDiff", None)  # manual
+    registry.register(APP, "ErrorHandling", None)  # manual: the person picks retry or abort
+    _register_library(registry)
+
+
+def _register_library(registry: Registry) -> None:
+    # imported here: the library modules use `reference` and `compare` from this module
+    from opsmgr.engine.library import arrays, data, query, text
+    from opsmgr.engine.library import time as times
+
+    tasks = {
+        "updateJobDescription": data.update_job_description,
+        "deepmerge": data.deepmerge,
+        "decision": data.decision,
+        "makeData": data.make_data,
+        "modify": data.modify,
+        "setObjectKey": data.set_object_key,
+        "query": query.query,
+        "push": arrays.push,
+        "pop": arrays.pop,
+        "shift": arrays.shift,
+        "arrayPush": arrays.array_push,
+        "arrayLength": arrays.array_length,
+        "arrayIncludes": arrays.array_includes,
+        "arrayIndexOf": arrays.array_index_of,
+        "join": arrays.join,
+        "stringConcat": text.string_concat,
+        "split": text.split,
+        "parse": text.parse,
+        "numberToString": text.number_to_string,
+        "stringLength": text.string_length,
+        "substring": text.substring,
+        "getTime": times.get_time,
+        "calculateTimeDiff": times.calculate_time_diff,
+    }
+    for name, impl in tasks.items():
+        registry.register(APP, name, impl)

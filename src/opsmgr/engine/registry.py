@@ -33,6 +33,7 @@ class Outcome:
     job_variables: dict[str, Any] | None = None  # set job variables directly (newVariable)
     wait_until: int | None = None  # epoch ms: come back then, holding no worker (delay)
     runtime: dict[str, Any] | None = None  # state kept for the next run after a wait
+    job_description: str | None = None  # replace the job's description (updateJobDescription)
 
 
 TaskImpl = Callable[[TaskContext], Awaitable[Outcome]]

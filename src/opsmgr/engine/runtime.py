@@ -111,4 +111,5 @@ class Engine:
             outcome.job_variables,
             outcome.wait_until,
             outcome.runtime,
+            outcome.job_description,
         )

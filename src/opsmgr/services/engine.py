@@ -79,8 +79,11 @@ def record_work(
     job_variables: dict[str, Any] | None = None,
     wait_until: int | None = None,
     runtime: dict[str, Any] | None = None,
+    job_description: str | None = None,
 ) -> bool:
     """Record a task run: either a wait (back to the queue, due later) or its final outcome.
+
+    `job_description`, when set (updateJobDescription), replaces the job's description.
 
     Returns False when the result was dropped because the lease was lost (canceled, or re-leased).
     """
@@ -114,7 +117,8 @@ def record_work(
             },
         )
         queued = progress.record_outcome(
-            conn, item.job_id, item.task_key, finish_state, outputs, error, now, None, job_variables
+            conn, item.job_id, item.task_key, finish_state, outputs, error, now, None, job_variables,
+            job_description,
         )
     if queued:
         progress.notify_work_queued()
