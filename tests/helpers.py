@@ -121,7 +121,9 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         time.sleep(interval)
 
 
-def wait_for_job(client: TestClient, job_id: str, statuses: tuple[str, ...] = ("complete", "error", "canceled")) -> dict:
+def wait_for_job(
+    client: TestClient, job_id: str, statuses: tuple[str, ...] = ("complete", "error", "canceled")
+) -> dict:
     return wait_until(lambda: (j := get_job(client, job_id))["status"] in statuses and j)  # type: ignore[no-any-return]
 
 

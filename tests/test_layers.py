@@ -24,7 +24,7 @@ ALLOWED = {
 }
 THIRD_PARTY_BANNED = {
     "domain": ("sqlalchemy", "fastapi", "starlette", "pydantic", "httpx", "alembic"),
-    "services": ("fastapi", "starlette"),
+    "services": ("fastapi", "starlette", "sqlalchemy"),
     "engine": ("sqlalchemy", "fastapi"),
     "api": ("sqlalchemy",),
     "cli": ("sqlalchemy",),
@@ -62,9 +62,13 @@ def test_layer_imports_point_inward(layer: str) -> None:
     assert not violations, "\n".join(violations)
 
 
-def test_only_store_uses_sqlalchemy_outside_services_typing() -> None:
-    """store/ is the only package that builds SQL; services may only name the Connection type."""
-    for path in modules("services"):
-        for name in imports_of(path):
-            if name.startswith("sqlalchemy"):
-                assert name in ("sqlalchemy", "sqlalchemy.Connection"), f"{path.name} imports {name}"
+def test_only_store_imports_sqlalchemy() -> None:
+    """Architecture guide: store/ is the only package that imports SQLAlchemy."""
+    offenders = [
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in SRC.rglob("*.py")
+        if path.relative_to(SRC).parts[0] != "store"
+        for name in imports_of(path)
+        if name.split(".")[0] == "sqlalchemy"
+    ]
+    assert not offenders, "\n".join(offenders)

@@ -9,9 +9,6 @@ from typing import Any
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from opsmgr.domain.documents import now_ms
-from opsmgr.store import tasks as task_store
-from opsmgr.store.database import Database
 from tests.helpers import approval_workflow, create_workflow, start_job, waiting_task
 
 ADMIN = ("admin", "admin")
@@ -87,12 +84,6 @@ def get_task(client: TestClient, task_id: str, who: tuple[str, str] = ADMIN) -> 
 
 def history(client: TestClient, task_id: str, who: tuple[str, str] = ADMIN) -> list[dict[str, Any]]:
     return success(client.get(f"/operations-manager/tasks/{task_id}/history", auth=who))  # type: ignore[return-value]
-
-
-def cancel_job_tasks(db: Database, job_id: str) -> None:
-    """Cancel the waiting iterations of a job at the store level (no cancel route in this slice yet)."""
-    with db.write() as conn:
-        task_store.cancel_waiting(conn, job_id, now_ms())
 
 
 def new_uuid() -> str:

@@ -106,3 +106,10 @@ def test_methods_route_serves_the_role_table(client, world):
     assert claim["route"] == {"path": "/operations-manager/tasks/{taskId}/claim", "verb": "POST",
                               "fullPath": "/operations-manager/tasks/{taskId}/claim"}
     assert claim["roles"] == ["admin", "apiwrite", "engineering", "operations"]
+
+
+def test_a_nul_character_in_a_name_is_a_400_on_both_databases(client, world):
+    r = client.post("/authorization/accounts", json={"username": "a\u0000b", "password": "p"}, auth=ADMIN)
+    assert r.status_code == 400 and r.json()["metadata"]["errors"][0]["path"] == "username"
+    r = client.post("/authorization/groups", json={"group": {"name": "g\u0000"}}, auth=ADMIN)
+    assert r.status_code == 400

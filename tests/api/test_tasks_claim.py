@@ -15,7 +15,6 @@ from tests.api.manual_support import (
     ADMIN,
     UNKNOWN_JOB,
     UNKNOWN_TASK,
-    cancel_job_tasks,
     claim,
     envelope,
     error,
@@ -177,10 +176,12 @@ def test_claim_of_a_finished_task_is_409(client, world):
     assert body["metadata"]["status"] == "complete"
 
 
-def test_claim_of_a_canceled_task_is_409(client, db, world):
-    """decisions §5: a canceled manual task is not waiting for a person → 409."""
+def test_claim_of_a_canceled_task_is_409(client, world):
+    """decisions §5: a canceled manual task is not waiting for a person → 409 (decisions §6: canceling
+    a job cancels its waiting manual tasks)."""
     job, t = waiting_job(client, [world.netops])
-    cancel_job_tasks(db, job["_id"])
+    r = client.post("/operations-manager/jobs/cancel", json={"jobIds": [job["_id"]]}, auth=ADMIN)
+    assert r.status_code == 200 and r.json()["data"][0]["success"] is True
     body = error(claim(client, t["_id"], world.auth("alice")), 409)
     assert body["metadata"]["status"] == "canceled"
 

@@ -209,3 +209,23 @@ def test_finish_on_an_invisible_job_is_404(client, world, route):
     job, t = waiting_job(client, [world.netops], job_groups=[world.netops])
     error(finish(client, route, job, t, world.auth("dave")), 404)
     assert get_job(client, job["_id"])["status"] == "running"
+
+
+def test_unstorable_text_in_finish_variables_is_a_400_not_a_500(client, world):
+    """decisions §2: bad input is a 400 naming the problem; a NUL character cannot be stored in
+    PostgreSQL text and SQLite must agree."""
+    from tests.helpers import approval_workflow, create_workflow, start_job, waiting_task
+
+    create_workflow(client, approval_workflow(name="nul", groups=[world.netops]))
+    job = start_job(client, "nul")
+    waiting_task(client, job["_id"], "a1")
+    r = client.post(
+        f"/operations-manager/jobs/{job['_id']}/tasks/a1/finish",
+        json={"taskData": {"finish_state": "success", "variables": {"x": "a\u0000b"}}},
+        auth=world.auth("alice"),
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["data"] is None
+    # nothing was half-written: the task still waits and can be finished properly
+    t = waiting_task(client, job["_id"], "a1")
+    assert t["status"] == "running"

@@ -36,7 +36,7 @@ class AppState:
 
 
 def state(request: Request) -> AppState:
-    return request.app.state.opsmgr  # type: ignore[no-any-return]
+    return request.app.state.opsmgr
 
 
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -65,12 +65,16 @@ async def current_principal(request: Request) -> Principal:
             raise Unauthenticated("malformed Basic credentials")
         key = "b:" + hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()
         cached = st.cache.get(key)
-        return cached or await call(auth.authenticate_password, st.db, st.cache, username, password)
+        if cached is not None:
+            return cached
+        return await call(auth.authenticate_password, st.db, st.cache, username, password)
     tok = request_token(request)
     if not tok:
         raise Unauthenticated("authentication required: log in, or send Basic or Bearer credentials")
     cached = st.cache.get("t:" + auth.token_hash(tok))
-    return cached or await call(auth.authenticate_token, st.db, st.cache, tok)
+    if cached is not None:
+        return cached
+    return await call(auth.authenticate_token, st.db, st.cache, tok)
 
 
 def require(method_name: str) -> Callable[..., Awaitable[Principal]]:

@@ -35,7 +35,7 @@ def error_body(message: str, metadata: dict[str, Any] | None = None) -> dict[str
 def status_of(exc: OpsmgrError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

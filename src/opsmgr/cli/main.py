@@ -94,10 +94,13 @@ def serve(
     # cyclic collector's generations so a full collection under load does not stall every request.
     gc.collect()
     gc.freeze()
-    uvicorn.run(
-        application, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    try:
+        uvicorn.run(
+            application, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        db.dispose()
 
 
 @app.command()

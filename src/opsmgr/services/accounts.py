@@ -11,15 +11,13 @@ import secrets
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection
-
 from opsmgr.domain.access import BUILTIN_ROLES, METHODS
 from opsmgr.domain.documents import iso, now_ms
 from opsmgr.domain.ids import is_object_id, new_object_id, require_object_id
 from opsmgr.errors import Conflict, Invalid, NotFound
 from opsmgr.services.auth import ensure_builtin_roles, hash_secret
 from opsmgr.store import accounts as store
-from opsmgr.store.database import Database
+from opsmgr.store.database import Connection, Database
 
 USERNAME_MAX = 200
 
@@ -122,6 +120,8 @@ def _check_name(value: str, path: str) -> str:
         raise _problem(path, f"must be a non-empty string of at most {USERNAME_MAX} characters")
     if value != value.strip():
         raise _problem(path, "must not start or end with white space")
+    if "\x00" in value:
+        raise _problem(path, "must not contain NUL (\\u0000) characters")
     return value
 
 

@@ -18,15 +18,13 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import Connection
-
 from opsmgr.config import Settings
 from opsmgr.domain.access import ADMIN, BUILTIN_ROLES, Principal
 from opsmgr.domain.documents import now_ms
 from opsmgr.domain.ids import new_object_id
 from opsmgr.errors import Unauthenticated
 from opsmgr.store import accounts as store
-from opsmgr.store.database import Database
+from opsmgr.store.database import Connection, Database
 
 log = logging.getLogger("opsmgr.auth")
 
@@ -36,9 +34,8 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 def hash_secret(secret: str) -> str:
     salt = os.urandom(16)
     digest = hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
-    return "scrypt${}${}${}${}${}".format(
-        SCRYPT_N, SCRYPT_R, SCRYPT_P, base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
-    )
+    encoded_salt, encoded_digest = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${encoded_salt}${encoded_digest}"
 
 
 def verify_secret(secret: str, stored: str | None) -> bool:

@@ -17,7 +17,7 @@ DEVICES = ("core-sw-01", "edge-rtr-07", "dc2-leaf-12")
 
 def demo_workflow(netops_group_id: str) -> dict[str, Any]:
     text = resources.files("opsmgr.demo").joinpath("approve-and-configure.json").read_text()
-    return json.loads(text.replace("@NetOps", netops_group_id))  # type: ignore[no-any-return]
+    return json.loads(text.replace("@NetOps", netops_group_id))
 
 
 def seed(db: Database, known_tasks: Collection[tuple[str, str]]) -> bool:

@@ -7,8 +7,6 @@ import json
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from sqlalchemy import Connection
-
 from opsmgr.domain import search
 from opsmgr.domain.access import Principal, can_see_job
 from opsmgr.domain.documents import job_document, now_ms, unstorable
@@ -23,7 +21,7 @@ from opsmgr.store import jobs as job_store
 from opsmgr.store import search as compile
 from opsmgr.store import tasks as task_store
 from opsmgr.store import workflows as workflow_store
-from opsmgr.store.database import Database
+from opsmgr.store.database import Connection, Database
 from opsmgr.store.schema import job as job_table
 
 JOB_FIELDS = {

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection
-
 from opsmgr.domain.ids import new_uuid
 from opsmgr.domain.jobflow import JobFlow, Phase, Step
 from opsmgr.domain.states import JobStatus, TaskStatus, job_transition
@@ -23,6 +21,7 @@ from opsmgr.domain.workflow import Graph
 from opsmgr.errors import NotFound
 from opsmgr.store import jobs as job_store
 from opsmgr.store import tasks as task_store
+from opsmgr.store.database import Connection
 
 _listeners: list[Callable[[], None]] = []
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection
-
 from opsmgr.domain import manual, search
 from opsmgr.domain.access import Principal, can_see_job
-from opsmgr.domain.documents import history_entry, now_ms, task_document
+from opsmgr.domain.documents import history_entry, now_ms, task_document, unstorable
 from opsmgr.domain.ids import TERMINATORS, require_object_id, require_task_key, require_uuid
 from opsmgr.domain.manual import ClaimDecision, FinishDecision, ManualTaskSnapshot
 from opsmgr.errors import Conflict, Invalid, NotFound
@@ -25,7 +23,7 @@ from opsmgr.store import accounts as account_store
 from opsmgr.store import jobs as job_store
 from opsmgr.store import search as compile
 from opsmgr.store import tasks as task_store
-from opsmgr.store.database import Database
+from opsmgr.store.database import Connection, Database
 from opsmgr.store.schema import task as task_table
 
 TASK_FIELDS = {
@@ -181,6 +179,9 @@ def finish_task(
 ) -> dict[str, Any]:
     """Work a manual task: record its outcome and move the job on (decisions §5)."""
     state = manual.parse_finish_state(finish_state)
+    problems = unstorable(variables, "taskData.variables")
+    if problems:
+        raise Invalid.problems(f"{problems[0]['path']}: {problems[0]['message']}", problems)
     if task_id is not None:
         require_uuid(task_id, "taskId")
     else:

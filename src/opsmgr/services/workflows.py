@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection
-
 from opsmgr.domain import search
 from opsmgr.domain.access import Principal
 from opsmgr.domain.documents import PLATFORM_VERSION, iso, now_ms
@@ -19,7 +17,7 @@ from opsmgr.domain.workflow import validate
 from opsmgr.errors import Conflict, Invalid, NotFound
 from opsmgr.store import search as compile
 from opsmgr.store import workflows as store
-from opsmgr.store.database import Database
+from opsmgr.store.database import Connection, Database
 from opsmgr.store.schema import workflow as workflow_table
 
 WORKFLOW_FIELDS = {

@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 
-from opsmgr.errors import StoreBusy
+from opsmgr.errors import Conflict, Invalid, StoreBusy
 
 BUSY_TIMEOUT_MS = 10_000
 GROUP_COMMIT_MAX = 32  # use cases per shared transaction: bounds the wait of its first member
@@ -99,7 +99,7 @@ class Database:
             with self._sqlite_write() as conn:
                 yield conn
         else:
-            with self.engine.connect() as conn, _busy_as_store_busy(), conn.begin():
+            with self.engine.connect() as conn, _translated(), conn.begin():
                 yield conn
 
     @contextmanager
@@ -115,7 +115,7 @@ class Database:
             conn = batch.conn
             conn.exec_driver_sql("SAVEPOINT use_case")
             try:
-                with _busy_as_store_busy():
+                with _translated():
                     yield conn
             except BaseException:
                 try:
@@ -144,7 +144,7 @@ class Database:
         conn = self.engine.connect()
         conn.info["immediate"] = True
         try:
-            with _busy_as_store_busy():
+            with _translated():
                 conn.begin()
         except BaseException:
             conn.info["immediate"] = False
@@ -160,7 +160,7 @@ class Database:
             transaction = conn.get_transaction()
             assert transaction is not None
             if batch.error is None and batch.members:
-                with _busy_as_store_busy():
+                with _translated():
                     transaction.commit()
             else:
                 transaction.rollback()
@@ -174,7 +174,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (a consistent snapshot on both dialects)."""
-        with self.engine.connect() as conn, _busy_as_store_busy(), conn.begin():
+        with self.engine.connect() as conn, _translated(), conn.begin():
             yield conn
 
     def dispose(self) -> None:
@@ -182,7 +182,8 @@ class Database:
 
 
 @contextmanager
-def _busy_as_store_busy() -> Iterator[None]:
+def _translated() -> Iterator[None]:
+    """Database errors that are about the request, not the server, become domain errors."""
     try:
         yield
     except OperationalError as exc:
@@ -190,3 +191,13 @@ def _busy_as_store_busy() -> Iterator[None]:
         if "locked" in text or "busy" in text or "deadlock" in text or "serializ" in text:
             raise StoreBusy("the database is busy; retry shortly") from exc
         raise
+    except DataError as exc:
+        # e.g. a NUL character in text on PostgreSQL, a number out of range
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "invalid value"
+        raise Invalid(f"a value in the request cannot be stored: {reason}") from exc
+    except IntegrityError as exc:
+        # a unique name taken by a concurrent request between our check and our insert
+        raise Conflict("the change conflicts with data saved at the same time; retry") from exc
+
+# services name the connection type through here, so that only store/ imports SQLAlchemy
+__all__ = ["Connection", "Database", "normalize_url"]

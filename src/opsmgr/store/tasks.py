@@ -196,11 +196,7 @@ def lease_ready(
         and_(task.c.queue_state == "ready", task.c.due_at <= now),
         and_(task.c.queue_state == "leased", task.c.lease_until < now),
     )
-    may_start = or_(
-        task.c.status == "running",
-        exists().where(and_(job.c.id == task.c.job_id, job.c.status == "running")),
-    )
-    stmt = select(task.c.id).where(due, may_start).order_by(task.c.due_at, task.c.id).limit(limit)
+    stmt = select(task.c.id).where(due, _may_start()).order_by(task.c.due_at, task.c.id).limit(limit)
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True)
     ids = [r.id for r in conn.execute(stmt)]
@@ -215,9 +211,23 @@ def lease_ready(
     return [dict(r) for r in rows]
 
 
+def _may_start() -> ColumnElement[bool]:
+    """A task already started may always continue; one not started yet only while its job runs."""
+    return or_(
+        task.c.status == "running",
+        exists().where(and_(job.c.id == task.c.job_id, job.c.status == "running")),
+    )
+
+
 def next_due(conn: Connection) -> int | None:
-    """The earliest due time of a ready task, to sleep just long enough."""
-    return conn.execute(select(func.min(task.c.due_at)).where(task.c.queue_state == "ready")).scalar()
+    """When a worker can next lease something: the earliest due time of a ready task that may start,
+    or the earliest lease expiry (a task whose worker died is taken again then)."""
+    ready = conn.execute(
+        select(func.min(task.c.due_at)).where(task.c.queue_state == "ready", _may_start())
+    ).scalar()
+    expiry = conn.execute(select(func.min(task.c.lease_until)).where(task.c.queue_state == "leased")).scalar()
+    times = [t for t in (ready, expiry) if t is not None]
+    return min(times) if times else None
 
 
 def job_ids_of(conn: Connection, task_ids: Iterable[str]) -> dict[str, str]:

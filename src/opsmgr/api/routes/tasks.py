@@ -48,7 +48,8 @@ async def get_tasks(request: Request, caller: Principal = Depends(require("getTa
 @router.get("/tasks/{id}")
 async def get_task(id: str, request: Request, caller: Principal = Depends(require("getTask"))) -> JSONResponse:
     st = state(request)
-    return ok("Successfully retrieved task", await call(tasks.get_task, st.db, caller, id, list(request.query_params.multi_items())))
+    doc = await call(tasks.get_task, st.db, caller, id, list(request.query_params.multi_items()))
+    return ok("Successfully retrieved task", doc)
 
 
 @router.get("/tasks/{taskId}/history")
