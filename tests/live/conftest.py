@@ -48,9 +48,11 @@ def _wait_healthy(proc: subprocess.Popen[bytes], url: str, log: Path, timeout: f
     raise RuntimeError(f"live server not healthy within {timeout}s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One uvicorn process per test session, stopped by pid at the end."""
+    """One uvicorn process for the tests of this package, stopped by pid after them. It runs no engine
+    workers: these tests only claim, and a live engine polling the shared test database would take
+    work that later tests of the session expect to handle themselves."""
     port = free_port()
     log = tmp_path_factory.mktemp("live") / "server.log"
     env = {
@@ -61,7 +63,7 @@ def live_server(database: Database, tmp_path_factory: pytest.TempPathFactory) ->
         "OPSMGR_PORT": str(port),
         "OPSMGR_LOG_LEVEL": "warning",
         "OPSMGR_DB_POOL_SIZE": "16",
-        "OPSMGR_ENGINE_POLL_SECONDS": "0.05",
+        "OPSMGR_ENGINE_WORKERS": "0",
     }
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "tests.live.server"], cwd=ROOT, env=env, stdout=out,
