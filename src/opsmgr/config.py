@@ -24,4 +24,6 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(default=300, ge=1)
     server_id: str = Field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     db_pool_size: int = Field(default=16, ge=1)
+    # threads that run database work for requests (see AppState.run); beyond it, requests queue in order
+    db_threads: int = Field(default=8, ge=1)
     log_level: str = "info"

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from opsmgr.config import Settings
 from opsmgr.domain.access import METHODS_BY_NAME, Principal
@@ -33,15 +35,21 @@ class AppState:
     cache: auth.AuthCache
     known_tasks: frozenset[tuple[str, str]]
     extras: dict[str, Any] = field(default_factory=dict)
+    _limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking service function on one of `db_threads` threads: one hop per use case.
+
+        Few threads on purpose: each holds the GIL while it turns rows into documents, and 40 of them
+        (anyio's default) starve the event loop thread, which shows as tail latency on every route.
+        Requests beyond the limit wait in the loop, in order."""
+        if self._limiter is None:  # created lazily: it belongs to the running event loop
+            self._limiter = anyio.CapacityLimiter(self.settings.db_threads)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
 
 
 def state(request: Request) -> AppState:
     return request.app.state.opsmgr
-
-
-async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a (blocking) service function in the thread pool: one hop per use case."""
-    return await run_in_threadpool(fn, *args, **kwargs)
 
 
 def request_token(request: Request) -> str | None:
@@ -67,14 +75,14 @@ async def current_principal(request: Request) -> Principal:
         cached = st.cache.get(key)
         if cached is not None:
             return cached
-        return await call(auth.authenticate_password, st.db, st.cache, username, password)
+        return await st.run(auth.authenticate_password, st.db, st.cache, username, password)
     tok = request_token(request)
     if not tok:
         raise Unauthenticated("authentication required: log in, or send Basic or Bearer credentials")
     cached = st.cache.get("t:" + auth.token_hash(tok))
     if cached is not None:
         return cached
-    return await call(auth.authenticate_token, st.db, st.cache, tok)
+    return await st.run(auth.authenticate_token, st.db, st.cache, tok)
 
 
 def require(method_name: str) -> Callable[..., Awaitable[Principal]]:

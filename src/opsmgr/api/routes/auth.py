@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
-from opsmgr.api.deps import call, current_principal, request_token, state
+from opsmgr.api.deps import current_principal, request_token, state
 from opsmgr.domain.access import METHODS, Principal
 from opsmgr.errors import Invalid
 from opsmgr.services import accounts, auth
@@ -36,7 +36,7 @@ async def health() -> dict[str, str]:
 async def login(body: LoginBody, request: Request) -> PlainTextResponse:
     """Returns the token as plain text and sets it as the `token` cookie."""
     st = state(request)
-    tok = await call(auth.login, st.db, st.settings, body.user.username, body.user.password)
+    tok = await st.run(auth.login, st.db, st.settings, body.user.username, body.user.password)
     response = PlainTextResponse(tok)
     response.set_cookie(
         "token", tok, httponly=True, samesite="lax", max_age=st.settings.token_ttl_seconds
@@ -49,7 +49,7 @@ async def logout(request: Request) -> PlainTextResponse:
     st = state(request)
     tok = request_token(request)
     if tok:
-        await call(auth.logout, st.db, st.cache, tok)
+        await st.run(auth.logout, st.db, st.cache, tok)
     response = PlainTextResponse("logged out")
     response.delete_cookie("token")
     return response
@@ -59,7 +59,7 @@ async def logout(request: Request) -> PlainTextResponse:
 async def whoami(request: Request, principal: Principal = Depends(current_principal)) -> JSONResponse:
     """The caller's account with effective roles, groups and the methods those roles allow."""
     st = state(request)
-    groups = await call(accounts.group_summaries, st.db, sorted(principal.groups)) if principal.groups else []
+    groups = await st.run(accounts.group_summaries, st.db, sorted(principal.groups)) if principal.groups else []
     methods: dict[str, list[str]] = {}
     for m in METHODS:
         if m.roles & principal.roles:
@@ -90,4 +90,4 @@ async def oauth_token(
             "grant_type must be client_credentials", [{"path": "grant_type", "message": "unsupported grant type"}]
         )
     st = state(request)
-    return JSONResponse(await call(auth.client_credentials, st.db, st.settings, client_id, client_secret))
+    return JSONResponse(await st.run(auth.client_credentials, st.db, st.settings, client_id, client_secret))

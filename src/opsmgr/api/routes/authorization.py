@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from opsmgr.api.deps import call, require, state
+from opsmgr.api.deps import require, state
 from opsmgr.domain.access import METHODS, Principal
 from opsmgr.services import accounts
 
@@ -96,15 +96,17 @@ def _role_refs(refs: list[RoleRef | str] | None) -> list[str] | None:
 async def get_accounts(
     request: Request, skip: int = Skip, limit: int = Limit, _: Principal = Depends(require("getAccounts"))
 ) -> JSONResponse:
-    return JSONResponse(await call(accounts.list_accounts, state(request).db, skip, limit))
+    st = state(request)
+    return JSONResponse(await st.run(accounts.list_accounts, st.db, skip, limit))
 
 
 @router.post("/authorization/accounts")
 async def create_account(
     body: AccountCreate, request: Request, _: Principal = Depends(require("createAccount"))
 ) -> JSONResponse:
-    doc = await call(
-        accounts.create_account, state(request).db, body.username, body.password, body.roles, body.groups,
+    st = state(request)
+    doc = await st.run(
+        accounts.create_account, st.db, body.username, body.password, body.roles, body.groups,
         body.firstname, body.email,
     )
     return JSONResponse(doc)
@@ -114,7 +116,8 @@ async def create_account(
 async def get_account(
     accountId: str, request: Request, _: Principal = Depends(require("getAccount"))
 ) -> JSONResponse:
-    return JSONResponse(await call(accounts.get_account, state(request).db, accountId))
+    st = state(request)
+    return JSONResponse(await st.run(accounts.get_account, st.db, accountId))
 
 
 @router.patch("/authorization/accounts/{accountId}")
@@ -122,7 +125,7 @@ async def update_account(
     accountId: str, body: AccountUpdate, request: Request, _: Principal = Depends(require("updateAccount"))
 ) -> JSONResponse:
     st = state(request)
-    doc = await call(
+    doc = await st.run(
         accounts.update_account, st.db, accountId, body.inactive, body.password, body.roles, body.groups,
         body.firstname, body.email,
     )
@@ -135,7 +138,7 @@ async def force_logout(
     accountId: str, request: Request, _: Principal = Depends(require("forceLogout"))
 ) -> JSONResponse:
     st = state(request)
-    await call(accounts.force_logout, st.db, accountId)
+    await st.run(accounts.force_logout, st.db, accountId)
     st.cache.clear()
     return JSONResponse({"status": "OK", "message": f"logged out every session of {accountId}"})
 
@@ -144,16 +147,18 @@ async def force_logout(
 async def get_groups(
     request: Request, skip: int = Skip, limit: int = Limit, _: Principal = Depends(require("getGroups"))
 ) -> JSONResponse:
-    return JSONResponse(await call(accounts.list_groups, state(request).db, skip, limit))
+    st = state(request)
+    return JSONResponse(await st.run(accounts.list_groups, st.db, skip, limit))
 
 
 @router.post("/authorization/groups")
 async def create_group(
     body: GroupCreate, request: Request, _: Principal = Depends(require("createGroup"))
 ) -> JSONResponse:
+    st = state(request)
     g = body.group
-    doc = await call(
-        accounts.create_group, state(request).db, g.name or "", g.description or "", _role_refs(g.assignedRoles) or [],
+    doc = await st.run(
+        accounts.create_group, st.db, g.name or "", g.description or "", _role_refs(g.assignedRoles) or [],
         g.members or [], bool(g.inactive),
     )
     return JSONResponse({"status": "OK", "message": "Group created", "data": doc})
@@ -161,7 +166,8 @@ async def create_group(
 
 @router.get("/authorization/groups/{groupId}")
 async def get_group(groupId: str, request: Request, _: Principal = Depends(require("getGroup"))) -> JSONResponse:
-    return JSONResponse(await call(accounts.get_group, state(request).db, groupId))
+    st = state(request)
+    return JSONResponse(await st.run(accounts.get_group, st.db, groupId))
 
 
 @router.patch("/authorization/groups/{groupId}")
@@ -170,7 +176,7 @@ async def update_group(
 ) -> JSONResponse:
     st = state(request)
     g = body.group
-    doc = await call(
+    doc = await st.run(
         accounts.update_group, st.db, groupId, g.name, g.description, _role_refs(g.assignedRoles), g.members, g.inactive
     )
     st.cache.clear()
@@ -182,7 +188,7 @@ async def delete_group(
     groupId: str, request: Request, _: Principal = Depends(require("deleteGroup"))
 ) -> JSONResponse:
     st = state(request)
-    result = await call(accounts.delete_group, st.db, groupId)
+    result = await st.run(accounts.delete_group, st.db, groupId)
     st.cache.clear()
     return JSONResponse(result)
 
@@ -191,21 +197,24 @@ async def delete_group(
 async def get_roles(
     request: Request, skip: int = Skip, limit: int = Limit, _: Principal = Depends(require("getRoles"))
 ) -> JSONResponse:
-    return JSONResponse(await call(accounts.list_roles, state(request).db, skip, limit))
+    st = state(request)
+    return JSONResponse(await st.run(accounts.list_roles, st.db, skip, limit))
 
 
 @router.post("/authorization/roles")
 async def create_role(body: RoleBody, request: Request, _: Principal = Depends(require("createRole"))) -> JSONResponse:
+    st = state(request)
     r = body.role
-    doc = await call(
-        accounts.create_role, state(request).db, r.name or "", r.description or "", r.allowedMethods, r.allowedViews
+    doc = await st.run(
+        accounts.create_role, st.db, r.name or "", r.description or "", r.allowedMethods, r.allowedViews
     )
     return JSONResponse({"status": "success", "message": "Role created", "data": doc})
 
 
 @router.get("/authorization/roles/{roleId}")
 async def get_role(roleId: str, request: Request, _: Principal = Depends(require("getRole"))) -> JSONResponse:
-    return JSONResponse(await call(accounts.get_role, state(request).db, roleId))
+    st = state(request)
+    return JSONResponse(await st.run(accounts.get_role, st.db, roleId))
 
 
 @router.patch("/authorization/roles/{roleId}")
@@ -214,7 +223,7 @@ async def update_role(
 ) -> JSONResponse:
     st = state(request)
     r = body.role
-    doc = await call(accounts.update_role, st.db, roleId, r.description, r.allowedMethods, r.allowedViews)
+    doc = await st.run(accounts.update_role, st.db, roleId, r.description, r.allowedMethods, r.allowedViews)
     st.cache.clear()
     return JSONResponse(doc)
 
@@ -222,7 +231,7 @@ async def update_role(
 @router.delete("/authorization/roles/{roleId}")
 async def delete_role(roleId: str, request: Request, _: Principal = Depends(require("deleteRole"))) -> JSONResponse:
     st = state(request)
-    result = await call(accounts.delete_role, st.db, roleId)
+    result = await st.run(accounts.delete_role, st.db, roleId)
     st.cache.clear()
     return JSONResponse(result)
 
@@ -253,15 +262,17 @@ async def get_views(_: Principal = Depends(require("getViews"))) -> JSONResponse
 async def get_service_accounts(
     request: Request, skip: int = Skip, limit: int = Limit, _: Principal = Depends(require("getServiceAccounts"))
 ) -> JSONResponse:
-    return JSONResponse(await call(accounts.list_service_accounts, state(request).db, skip, limit))
+    st = state(request)
+    return JSONResponse(await st.run(accounts.list_service_accounts, st.db, skip, limit))
 
 
 @router.post("/oauth/serviceAccounts")
 async def create_service_account(
     body: ServiceAccountCreate, request: Request, _: Principal = Depends(require("createServiceAccount"))
 ) -> JSONResponse:
-    doc = await call(
-        accounts.create_service_account, state(request).db, body.name, body.roles, body.groups, body.description
+    st = state(request)
+    doc = await st.run(
+        accounts.create_service_account, st.db, body.name, body.roles, body.groups, body.description
     )
     return JSONResponse(doc)
 
@@ -271,6 +282,6 @@ async def delete_service_account(
     clientId: str, request: Request, _: Principal = Depends(require("deleteServiceAccount"))
 ) -> JSONResponse:
     st = state(request)
-    result = await call(accounts.delete_service_account, st.db, clientId)
+    result = await st.run(accounts.delete_service_account, st.db, clientId)
     st.cache.clear()
     return JSONResponse(result)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from opsmgr.api.deps import call, require, state
+from opsmgr.api.deps import require, state
 from opsmgr.api.envelope import ok
 from opsmgr.domain.access import Principal
 from opsmgr.services import jobs
@@ -38,7 +38,7 @@ class StartBody(BaseModel):
 @router.get("/jobs")
 async def get_jobs(request: Request, caller: Principal = Depends(require("getJobs"))) -> JSONResponse:
     st = state(request)
-    docs, meta = await call(jobs.search_jobs, st.db, caller, list(request.query_params.multi_items()))
+    docs, meta = await st.run(jobs.search_jobs, st.db, caller, list(request.query_params.multi_items()))
     return ok("Successfully retrieved search results", docs, meta)
 
 
@@ -48,7 +48,7 @@ async def start_job(
 ) -> JSONResponse:
     st = state(request)
     o = body.options
-    doc = await call(
+    doc = await st.run(
         jobs.start_job, st.db, caller, body.workflow, o.description, o.type, o.variables, o.groups, st.known_tasks
     )
     return ok("Successfully started job", doc)
@@ -57,7 +57,7 @@ async def start_job(
 @router.get("/jobs/{id}")
 async def get_job(id: str, request: Request, caller: Principal = Depends(require("getJob"))) -> JSONResponse:
     st = state(request)
-    doc = await call(jobs.get_job, st.db, caller, id, list(request.query_params.multi_items()))
+    doc = await st.run(jobs.get_job, st.db, caller, id, list(request.query_params.multi_items()))
     return ok("Successfully retrieved job", doc)
 
 
@@ -116,7 +116,8 @@ def _outcome(done: str, results: list[dict[str, Any]]) -> str:
 async def cancel_jobs(
     body: JobIdsBody, request: Request, caller: Principal = Depends(require("cancelJobs"))
 ) -> JSONResponse:
-    results = await call(jobs.cancel_jobs, state(request).db, caller, body.jobIds)
+    st = state(request)
+    results = await st.run(jobs.cancel_jobs, st.db, caller, body.jobIds)
     return ok(_outcome("Canceled", results), results)
 
 
@@ -124,7 +125,8 @@ async def cancel_jobs(
 async def pause_jobs(
     body: JobIdsBody, request: Request, caller: Principal = Depends(require("pauseJobs"))
 ) -> JSONResponse:
-    results = await call(jobs.pause_jobs, state(request).db, caller, body.jobIds)
+    st = state(request)
+    results = await st.run(jobs.pause_jobs, st.db, caller, body.jobIds)
     return ok(_outcome("Paused", results), results)
 
 
@@ -132,7 +134,8 @@ async def pause_jobs(
 async def resume_jobs(
     body: JobIdsBody, request: Request, caller: Principal = Depends(require("resumeJobs"))
 ) -> JSONResponse:
-    results = await call(jobs.resume_jobs, state(request).db, caller, body.jobIds)
+    st = state(request)
+    results = await st.run(jobs.resume_jobs, st.db, caller, body.jobIds)
     return ok(_outcome("Resumed", results), results)
 
 
@@ -142,8 +145,9 @@ async def watch_jobs(
     body: OptionalJobIdsBody | None = Body(default=None),
     caller: Principal = Depends(require("watchJobs")),
 ) -> JSONResponse:
+    st = state(request)
     ids = body.jobIds if body else []
-    results = await call(jobs.watch_jobs, state(request).db, caller, ids, True)
+    results = await st.run(jobs.watch_jobs, st.db, caller, ids, True)
     return ok(_outcome("Watching", results), results)
 
 
@@ -153,8 +157,9 @@ async def unwatch_jobs(
     body: OptionalJobIdsBody | None = Body(default=None),
     caller: Principal = Depends(require("unwatchJobs")),
 ) -> JSONResponse:
+    st = state(request)
     ids = body.jobIds if body else []
-    results = await call(jobs.watch_jobs, state(request).db, caller, ids, False)
+    results = await st.run(jobs.watch_jobs, st.db, caller, ids, False)
     return ok(_outcome("Stopped watching", results), results)
 
 
@@ -162,7 +167,8 @@ async def unwatch_jobs(
 async def delete_jobs(
     body: JobIdsBody, request: Request, caller: Principal = Depends(require("deleteJobs"))
 ) -> JSONResponse:
-    data = await call(jobs.delete_jobs, state(request).db, caller, body.jobIds)
+    st = state(request)
+    data = await st.run(jobs.delete_jobs, st.db, caller, body.jobIds)
     return ok(_outcome("Deleted", data["results"]), data["results"])
 
 
@@ -170,47 +176,54 @@ async def delete_jobs(
 async def bulk_delete_jobs(
     body: JobIdsBody, request: Request, caller: Principal = Depends(require("bulkDeleteJobs"))
 ) -> JSONResponse:
-    data = await call(jobs.delete_jobs, state(request).db, caller, body.jobIds)
+    st = state(request)
+    data = await st.run(jobs.delete_jobs, st.db, caller, body.jobIds)
     return ok(_outcome("Deleted", data["results"]), data)
 
 
 @router.delete("/jobs/{jobId}")
 async def delete_job(jobId: str, request: Request, caller: Principal = Depends(require("deleteJob"))) -> JSONResponse:
-    data = await call(jobs.delete_job, state(request).db, caller, jobId)
+    st = state(request)
+    data = await st.run(jobs.delete_job, st.db, caller, jobId)
     return ok("Successfully deleted the job and everything under it", data)
 
 
 @router.post("/jobs/{jobId}/watch")
 async def watch_job(jobId: str, request: Request, caller: Principal = Depends(require("watchJob"))) -> JSONResponse:
-    return ok("Watching job", await call(jobs.watch_job, state(request).db, caller, jobId, True))
+    st = state(request)
+    return ok("Watching job", await st.run(jobs.watch_job, st.db, caller, jobId, True))
 
 
 @router.post("/jobs/{jobId}/unwatch")
 async def unwatch_job(
     jobId: str, request: Request, caller: Principal = Depends(require("unwatchJob"))
 ) -> JSONResponse:
-    return ok("Stopped watching job", await call(jobs.watch_job, state(request).db, caller, jobId, False))
+    st = state(request)
+    return ok("Stopped watching job", await st.run(jobs.watch_job, st.db, caller, jobId, False))
 
 
 @router.post("/jobs/{jobId}/add-watchers")
 async def add_watchers(
     jobId: str, body: UserIdsBody, request: Request, caller: Principal = Depends(require("addWatchersToJob"))
 ) -> JSONResponse:
-    return ok("Added watchers", await call(jobs.add_watchers, state(request).db, caller, jobId, body.userIds))
+    st = state(request)
+    return ok("Added watchers", await st.run(jobs.add_watchers, st.db, caller, jobId, body.userIds))
 
 
 @router.post("/jobs/{jobId}/groups")
 async def add_job_group(
     jobId: str, body: GroupIdBody, request: Request, caller: Principal = Depends(require("addJobGroup"))
 ) -> JSONResponse:
-    return ok("Added group to job", await call(jobs.add_job_group, state(request).db, caller, jobId, body.groupId))
+    st = state(request)
+    return ok("Added group to job", await st.run(jobs.add_job_group, st.db, caller, jobId, body.groupId))
 
 
 @router.put("/jobs/{jobId}/groups")
 async def replace_job_groups(
     jobId: str, body: GroupsBody, request: Request, caller: Principal = Depends(require("replaceJobGroups"))
 ) -> JSONResponse:
-    data = await call(jobs.replace_job_groups, state(request).db, caller, jobId, body.groups)
+    st = state(request)
+    data = await st.run(jobs.replace_job_groups, st.db, caller, jobId, body.groups)
     return ok("Replaced the groups of the job", data)
 
 
@@ -218,14 +231,16 @@ async def replace_job_groups(
 async def delete_job_groups(
     jobId: str, request: Request, caller: Principal = Depends(require("deleteJobGroups"))
 ) -> JSONResponse:
-    return ok("Removed every group from the job", await call(jobs.delete_job_groups, state(request).db, caller, jobId))
+    st = state(request)
+    return ok("Removed every group from the job", await st.run(jobs.delete_job_groups, st.db, caller, jobId))
 
 
 @router.delete("/jobs/{jobId}/groups/{groupId}")
 async def delete_job_group(
     jobId: str, groupId: str, request: Request, caller: Principal = Depends(require("deleteJobGroup"))
 ) -> JSONResponse:
-    data = await call(jobs.delete_job_group, state(request).db, caller, jobId, groupId)
+    st = state(request)
+    data = await st.run(jobs.delete_job_group, st.db, caller, jobId, groupId)
     return ok("Removed group from job", data)
 
 
@@ -233,7 +248,8 @@ async def delete_job_group(
 async def continue_job(
     jobId: str, body: ContinueBody, request: Request, caller: Principal = Depends(require("continueJobFrom"))
 ) -> JSONResponse:
-    data = await call(jobs.continue_job, state(request).db, caller, jobId, body.fromTask)
+    st = state(request)
+    data = await st.run(jobs.continue_job, st.db, caller, jobId, body.fromTask)
     return ok(f"Continued job from task {body.fromTask}", data)
 
 
@@ -241,7 +257,8 @@ async def continue_job(
 async def revert_job(
     jobId: str, body: RevertBody, request: Request, caller: Principal = Depends(require("revertJob"))
 ) -> JSONResponse:
-    data = await call(jobs.revert_job, state(request).db, caller, jobId, body.fromTask, body.toTask)
+    st = state(request)
+    data = await st.run(jobs.revert_job, st.db, caller, jobId, body.fromTask, body.toTask)
     return ok(f"Reverted job from task {body.fromTask} to task {body.toTask}", data)
 
 
@@ -253,8 +270,9 @@ async def retry_task(
     body: RetryBody | None = Body(default=None),
     caller: Principal = Depends(require("retryTask")),
 ) -> JSONResponse:
+    st = state(request)
     variables = body.variables if body else {}
-    data = await call(jobs.retry_task, state(request).db, caller, jobId, taskId, variables)
+    data = await st.run(jobs.retry_task, st.db, caller, jobId, taskId, variables)
     return ok(f"Retrying task {taskId}", data)
 
 
@@ -262,5 +280,6 @@ async def retry_task(
 async def get_manual_task_controller(
     jobId: str, taskId: str, request: Request, caller: Principal = Depends(require("getManualTaskController"))
 ) -> JSONResponse:
-    data = await call(jobs.manual_controller, state(request).db, caller, jobId, taskId)
+    st = state(request)
+    data = await st.run(jobs.manual_controller, st.db, caller, jobId, taskId)
     return ok("Successfully retrieved the manual task controller", data)

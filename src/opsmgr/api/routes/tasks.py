@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from opsmgr.api.deps import call, require, state
+from opsmgr.api.deps import require, state
 from opsmgr.api.envelope import ok
 from opsmgr.domain.access import Principal
 from opsmgr.services import tasks
@@ -41,14 +41,14 @@ class FinishBody(BaseModel):
 @router.get("/tasks")
 async def get_tasks(request: Request, caller: Principal = Depends(require("getTasks"))) -> JSONResponse:
     st = state(request)
-    docs, meta = await call(tasks.search_tasks, st.db, caller, list(request.query_params.multi_items()))
+    docs, meta = await st.run(tasks.search_tasks, st.db, caller, list(request.query_params.multi_items()))
     return ok("Successfully retrieved search results", docs, meta)
 
 
 @router.get("/tasks/{id}")
 async def get_task(id: str, request: Request, caller: Principal = Depends(require("getTask"))) -> JSONResponse:
     st = state(request)
-    doc = await call(tasks.get_task, st.db, caller, id, list(request.query_params.multi_items()))
+    doc = await st.run(tasks.get_task, st.db, caller, id, list(request.query_params.multi_items()))
     return ok("Successfully retrieved task", doc)
 
 
@@ -57,7 +57,7 @@ async def get_task_history(
     taskId: str, request: Request, caller: Principal = Depends(require("getTaskHistory"))
 ) -> JSONResponse:
     st = state(request)
-    return ok("Successfully retrieved task history", await call(tasks.task_history, st.db, caller, taskId))
+    return ok("Successfully retrieved task history", await st.run(tasks.task_history, st.db, caller, taskId))
 
 
 @router.post("/tasks/{taskId}/claim")
@@ -68,7 +68,7 @@ async def claim_task(
     caller: Principal = Depends(require("claimTask")),
 ) -> JSONResponse:
     st = state(request)
-    return ok("Successfully claimed task", await call(tasks.claim_task, st.db, caller, taskId))
+    return ok("Successfully claimed task", await st.run(tasks.claim_task, st.db, caller, taskId))
 
 
 @router.post("/tasks/{taskId}/release")
@@ -79,7 +79,7 @@ async def release_task(
     caller: Principal = Depends(require("releaseTask")),
 ) -> JSONResponse:
     st = state(request)
-    return ok("Successfully released task", await call(tasks.release_task, st.db, caller, taskId))
+    return ok("Successfully released task", await st.run(tasks.release_task, st.db, caller, taskId))
 
 
 @router.post("/tasks/{taskId}/assign")
@@ -87,7 +87,7 @@ async def assign_task(
     taskId: str, body: AssignBody, request: Request, caller: Principal = Depends(require("assignTask"))
 ) -> JSONResponse:
     st = state(request)
-    return ok("Successfully assigned task", await call(tasks.assign_task, st.db, caller, taskId, body.userId))
+    return ok("Successfully assigned task", await st.run(tasks.assign_task, st.db, caller, taskId, body.userId))
 
 
 @router.post("/tasks/{taskId}/finish")
@@ -98,7 +98,7 @@ async def finish_task_by_id(
     caller: Principal = Depends(require("finishTask")),
 ) -> JSONResponse:
     st = state(request)
-    doc = await call(
+    doc = await st.run(
         tasks.finish_task, st.db, caller, body.taskData.finish_state, body.taskData.variables, task_id=taskId
     )
     return ok("Successfully finished task", doc)
@@ -113,7 +113,7 @@ async def finish_manual_task(
     caller: Principal = Depends(require("finishManualTask")),
 ) -> JSONResponse:
     st = state(request)
-    doc = await call(
+    doc = await st.run(
         tasks.finish_task,
         st.db,
         caller,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from opsmgr.api.deps import call, require, state
+from opsmgr.api.deps import require, state
 from opsmgr.domain.access import Principal
 from opsmgr.services import workflows
 
@@ -33,7 +33,7 @@ class UpdateBody(BaseModel):
 @router.get("/automation-studio/workflows")
 async def search_workflows(request: Request, _: Principal = Depends(require("searchWorkflows"))) -> JSONResponse:
     st = state(request)
-    return JSONResponse(await call(workflows.search_workflows, st.db, list(request.query_params.multi_items())))
+    return JSONResponse(await st.run(workflows.search_workflows, st.db, list(request.query_params.multi_items())))
 
 
 @router.get("/automation-studio/workflows/detailed/{name}")
@@ -41,7 +41,7 @@ async def get_workflow_detailed(
     name: str, request: Request, _: Principal = Depends(require("getWorkflowDetailed"))
 ) -> JSONResponse:
     st = state(request)
-    return JSONResponse(await call(workflows.get_workflow_by_name, st.db, name))
+    return JSONResponse(await st.run(workflows.get_workflow_by_name, st.db, name))
 
 
 @router.post("/automation-studio/automations")
@@ -49,7 +49,7 @@ async def create_workflow(
     body: CreateBody, request: Request, caller: Principal = Depends(require("createWorkflow"))
 ) -> JSONResponse:
     st = state(request)
-    created = await call(workflows.create_workflow, st.db, caller, body.automation, st.known_tasks)
+    created = await st.run(workflows.create_workflow, st.db, caller, body.automation, st.known_tasks)
     return JSONResponse({"created": created, "edit": f"/automation-studio/#/edit?automation={created['_id']}"})
 
 
@@ -58,7 +58,7 @@ async def import_workflows(
     body: ImportBody, request: Request, caller: Principal = Depends(require("importWorkflows"))
 ) -> JSONResponse:
     st = state(request)
-    imported = await call(workflows.import_workflows, st.db, caller, body.automations, st.known_tasks)
+    imported = await st.run(workflows.import_workflows, st.db, caller, body.automations, st.known_tasks)
     return JSONResponse({"imported": [{"success": True, "data": w} for w in imported]})
 
 
@@ -67,7 +67,7 @@ async def update_workflow(
     id: str, body: UpdateBody, request: Request, caller: Principal = Depends(require("updateWorkflow"))
 ) -> JSONResponse:
     st = state(request)
-    return JSONResponse(await call(workflows.update_workflow, st.db, caller, id, body.update, st.known_tasks))
+    return JSONResponse(await st.run(workflows.update_workflow, st.db, caller, id, body.update, st.known_tasks))
 
 
 @router.delete("/automation-studio/automations/{id}")
@@ -75,5 +75,5 @@ async def delete_workflow(
     id: str, request: Request, _: Principal = Depends(require("deleteWorkflow"))
 ) -> JSONResponse:
     st = state(request)
-    deleted = await call(workflows.delete_workflow, st.db, id)
+    deleted = await st.run(workflows.delete_workflow, st.db, id)
     return JSONResponse({"message": f"deleted workflow {deleted['name']}", "deleted": deleted})
