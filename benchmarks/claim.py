@@ -29,7 +29,6 @@ import math
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,9 @@ from opsmgr.store.database import Database
 from opsmgr.store.migrate import upgrade
 from opsmgr.store.schema import job as job_table
 from opsmgr.store.schema import metadata
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import cpu_seconds, free_port, rss_mb, start_server, stop_server
 
 PASSWORD = "bench-password"
 WARMUP_CLAIMS = 300
@@ -132,69 +134,6 @@ def seed_clones(db: Database, job_row: dict[str, Any], task_row: dict[str, Any],
 
 
 # server ------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OPSMGR_DATABASE_URL": url, "OPSMGR_HOST": "127.0.0.1", "OPSMGR_PORT": str(port),
-           "OPSMGR_LOG_LEVEL": "warning", "OPSMGR_ADMIN_PASSWORD": PASSWORD}
-    opsmgr = Path(sys.executable).parent / "opsmgr"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(opsmgr), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    stop_server(proc)
-    raise SystemExit(f"server not healthy within 60 s:\n{log.read_text()}")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    """VmRSS of `pid` and all its descendants, in MB."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    total_kb, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            pass
-    return round(total_kb / 1024, 1)
 
 
 # load generator ----------------------------------------------------------------------------------
@@ -342,7 +281,7 @@ def main() -> None:
         usernames, ids = prepare_database(url, args.users, args.tasks + WARMUP_CLAIMS)
         seeded = time.perf_counter() - began
         port = free_port()
-        proc = start_server(url, port, Path(tmp) / "server.log")
+        proc = start_server(url, port, Path(tmp) / "server.log", PASSWORD)
         try:
             tokens = []
             for name in usernames:
