@@ -19,6 +19,9 @@ PYEOF
 
 echo "== ruff"; "$VENV/bin/ruff" check src tests benchmarks
 echo "== mypy"; "$VENV/bin/mypy"
+echo "== example plugin"; "$VENV/bin/pip" install -q -e examples/opsmgr-example-adapter
+example_status=0
+"$PY" -m pytest -q -p no:cacheprovider examples/opsmgr-example-adapter/tests || example_status=$?
 
 echo "== tests on SQLite"
 sqlite_status=0
@@ -31,5 +34,5 @@ trap 'pg "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" || true' EXIT
 PG_URL="${ADMIN_URL%/*}/$DB_NAME"
 OPSMGR_TEST_DATABASE_URL="$PG_URL" "$PY" -m pytest -q -p no:cacheprovider tests || pg_status=$?
 
-echo "== SQLite exit $sqlite_status, PostgreSQL exit $pg_status"
-[ "$sqlite_status" -eq 0 ] && [ "$pg_status" -eq 0 ]
+echo "== example plugin exit $example_status, SQLite exit $sqlite_status, PostgreSQL exit $pg_status"
+[ "$example_status" -eq 0 ] && [ "$sqlite_status" -eq 0 ] && [ "$pg_status" -eq 0 ]

@@ -27,3 +27,6 @@ class Settings(BaseSettings):
     # threads that run database work for requests (see AppState.run); beyond it, requests queue in order
     db_threads: int = Field(default=8, ge=1)
     log_level: str = "info"
+    # the 32-byte key of encrypted variables (decisions §7); default: opsmgr.key next to a SQLite database
+    # file, else in the working directory. `opsmgr serve` creates it (mode 0600) when absent.
+    key_file: str | None = None

@@ -103,6 +103,7 @@ def concrete_path(m: Method) -> str:
     for name in ("id", "jobId", "accountId", "groupId", "roleId"):
         path = path.replace("{" + name + "}", OBJECT_ID)
     path = path.replace("{clientId}", "no-such-client").replace("{name}", "no-such-workflow")
+    path = path.replace("{routeName}", "no-such-route")
     assert "{" not in path, path
     return path
 

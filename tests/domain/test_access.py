@@ -27,10 +27,16 @@ def who(*roles: str, groups: tuple[str, ...] = (), methods: tuple[str, ...] = ()
 
 def expected_roles(verb: str, path: str) -> set[str] | None:
     """The roles decisions §4 allows on a route, from its table (None where the table is silent)."""
+    if path.startswith("/operations-manager/automations"):  # automations: design writes; export without operations
+        if path.endswith("/export"):
+            return {"admin", "apiread", "engineering"}
+        return READ if verb == "GET" else DESIGN_WRITE
     if path.startswith("/operations-manager/"):
         return READ if verb == "GET" else WRITE
     if path.startswith("/automation-studio/"):
         return READ if verb == "GET" else DESIGN_WRITE
+    if path.startswith("/workflow_engine/") and verb == "GET":  # metrics: reads of jobs and tasks
+        return READ
     if path.startswith(("/authorization/", "/oauth/")) and verb != "GET":
         return AUTHZ_WRITE
     return None

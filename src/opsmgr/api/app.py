@@ -14,10 +14,11 @@ from fastapi import FastAPI
 from opsmgr import __version__
 from opsmgr.api import errors
 from opsmgr.api.deps import AppState
-from opsmgr.api.routes import auth, authorization, jobs, tasks, workflows
+from opsmgr.api.routes import auth, authorization, automations, jobs, metrics, tasks, triggers, workflows
 from opsmgr.config import Settings
 from opsmgr.engine.registry import Registry, default_registry
 from opsmgr.engine.runtime import Engine
+from opsmgr.services import secrets
 from opsmgr.services.auth import AuthCache
 from opsmgr.store.database import Database
 
@@ -65,6 +66,7 @@ def create_app(
     settings = settings or Settings()
     db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
     registry = registry or default_registry()
+    secrets.configure(settings)  # the key of encrypted variables, read when first needed (decisions §7)
     engine = Engine(db, settings, registry)
 
     @asynccontextmanager
@@ -85,7 +87,7 @@ def create_app(
     app.state.opsmgr = AppState(settings, db, AuthCache(settings.auth_cache_seconds), registry.known())
     app.state.engine = engine
     errors.install(app)
-    for module in (auth, authorization, jobs, tasks, workflows):
+    for module in (auth, authorization, jobs, tasks, workflows, metrics, automations, triggers):
         app.include_router(module.router)
     app.add_middleware(RequestLog)
     return app

@@ -76,6 +76,7 @@ def serve(
     from opsmgr.api.app import create_app
     from opsmgr.engine.registry import default_registry
     from opsmgr.services import demo as demo_data
+    from opsmgr.services import secrets
 
     settings = Settings()
     if host:
@@ -83,6 +84,10 @@ def serve(
     if port:
         settings.port = port
     _setup_logging(settings.log_level)
+    try:
+        secrets.ensure_key(settings)  # created with mode 0600 on first start; a bad key file stops here
+    except OpsmgrError as exc:
+        _fail(exc)
     db = _prepared_db(settings)
     registry = default_registry()
     if demo and demo_data.seed(db, registry.known()):
@@ -108,9 +113,11 @@ def worker() -> None:
     """Run only the engine (no HTTP), e.g. on extra nodes sharing one PostgreSQL."""
     from opsmgr.engine.registry import default_registry
     from opsmgr.engine.runtime import Engine
+    from opsmgr.services import secrets
 
     settings = Settings()
     _setup_logging(settings.log_level)
+    secrets.configure(settings)  # the server's key (OPSMGR_KEY_FILE), read when a task first needs it
     db = _prepared_db(settings)
 
     async def run() -> None:

@@ -17,6 +17,7 @@ READ = frozenset({"admin", "apiread", "engineering", "operations"})
 WRITE = frozenset({"admin", "apiwrite", "engineering", "operations"})
 DESIGN_READ = READ
 DESIGN_WRITE = frozenset({"admin", "apiwrite", "engineering"})
+AUTOMATION_EXPORT = frozenset({"admin", "apiread", "engineering"})
 AUTHZ_READ = frozenset(BUILTIN_ROLES)
 AUTHZ_WRITE = frozenset({"admin", "authorization"})
 
@@ -39,6 +40,7 @@ def _m(name: str, verb: str, path: str, roles: frozenset[str], provenance: str) 
 _OM = "OperationsManager"
 _AUTH = "Authorization"
 _STUDIO = "AutomationStudio"
+_WFE = "WorkFlowEngine"
 
 METHODS: tuple[Method, ...] = (
     # Operations Manager: jobs
@@ -75,6 +77,28 @@ METHODS: tuple[Method, ...] = (
     _m("releaseTask", "POST", "/operations-manager/tasks/{taskId}/release", WRITE, _OM),
     _m("assignTask", "POST", "/operations-manager/tasks/{taskId}/assign", WRITE, _OM),
     _m("finishTask", "POST", "/operations-manager/tasks/{taskId}/finish", WRITE, _OM),
+    # Operations Manager: automations and triggers (issue #5)
+    _m("getAutomations", "GET", "/operations-manager/automations", READ, _OM),
+    _m("createAutomation", "POST", "/operations-manager/automations", DESIGN_WRITE, _OM),
+    _m("importAutomations", "PUT", "/operations-manager/automations", DESIGN_WRITE, _OM),
+    _m("getAutomation", "GET", "/operations-manager/automations/{id}", READ, _OM),
+    _m("updateAutomation", "PATCH", "/operations-manager/automations/{id}", DESIGN_WRITE, _OM),
+    _m("deleteAutomation", "DELETE", "/operations-manager/automations/{id}", DESIGN_WRITE, _OM),
+    _m("exportAutomation", "GET", "/operations-manager/automations/{id}/export", AUTOMATION_EXPORT, _OM),
+    _m("cloneAutomation", "POST", "/operations-manager/automations/clone", DESIGN_WRITE, _OM),
+    _m("getTriggers", "GET", "/operations-manager/triggers", READ, _OM),
+    _m("createTrigger", "POST", "/operations-manager/triggers", WRITE, _OM),
+    _m("importTriggers", "PUT", "/operations-manager/triggers", WRITE, _OM),
+    _m("getTrigger", "GET", "/operations-manager/triggers/{id}", READ, _OM),
+    _m("updateTrigger", "PATCH", "/operations-manager/triggers/{id}", WRITE, _OM),
+    _m("deleteTrigger", "DELETE", "/operations-manager/triggers/{id}", WRITE, _OM),
+    _m("exportTrigger", "GET", "/operations-manager/triggers/{id}/export", READ, _OM),
+    _m("deleteTriggersByActionId", "DELETE", "/operations-manager/triggers/action/{id}", WRITE, _OM),
+    _m("runEndpointTriggerWithPost", "POST", "/operations-manager/triggers/endpoint/{routeName}", WRITE, _OM),
+    _m("runManualTrigger", "POST", "/operations-manager/triggers/manual/{id}/run", WRITE, _OM),
+    # Workflow Engine: aggregate metrics (workflow-semantics §6)
+    _m("getJobMetrics", "GET", "/workflow_engine/jobs/metrics", READ, _WFE),
+    _m("getTaskMetrics", "GET", "/workflow_engine/tasks/metrics", READ, _WFE),
     # Automation Studio: workflows
     _m("searchWorkflows", "GET", "/automation-studio/workflows", DESIGN_READ, _STUDIO),
     _m("getWorkflowDetailed", "GET", "/automation-studio/workflows/detailed/{name}", DESIGN_READ, _STUDIO),

@@ -9,11 +9,15 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from opsmgr.domain import pointers
+
 PLATFORM_VERSION = "opsmgr-0.1.0"
+MASK = "****"  # how every answer shows an encrypted value (decisions §7)
+SEALED = "$enc"  # the tag of a stored ciphertext object (services.secrets)
 
 
 def now_ms() -> int:
@@ -40,6 +44,60 @@ def unstorable(value: Any, path: str = "") -> list[dict[str, str]]:
         for i, item in enumerate(value):
             problems.extend(unstorable(item, f"{path}.{i}" if path else str(i)))
     return problems
+
+
+def is_sealed(value: Any) -> bool:
+    """A value encrypted at rest: `{"$enc": "v1", "nonce": ..., "data": ...}`."""
+    return isinstance(value, Mapping) and SEALED in value
+
+
+def masked(value: Any, at: Iterable[str] = ()) -> Any:
+    """`value` with every encrypted value, and whatever is at the pointers `at`, shown as `"****"`."""
+    value = _mask_sealed(value)
+    for pointer in at:
+        if pointer:  # "" would hide the whole document
+            value = pointers.replace(value, pointer, lambda v: v if v is None else MASK)
+    return value
+
+
+def _mask_sealed(value: Any) -> Any:
+    """`value` with encrypted values masked; the very same object when it holds none (answers are built
+    for every search result, most of them without secrets)."""
+    if is_sealed(value):
+        return MASK
+    if isinstance(value, Mapping):
+        items = {k: _mask_sealed(v) for k, v in value.items()}
+        return value if all(items[k] is v for k, v in value.items()) else items
+    if isinstance(value, list):
+        elements = [_mask_sealed(v) for v in value]
+        return value if all(a is b for a, b in zip(elements, value, strict=True)) else elements
+    return value
+
+
+def masked_task_variables(variables: Any) -> Any:
+    """A task iteration's `variables` as answers show them: masked at its own decorators' pointers."""
+    if not isinstance(variables, Mapping):
+        return variables
+    return masked(variables, pointers.encryption_pointers(variables.get("decorators")))
+
+
+def _masked_definition(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """A task definition of a workflow snapshot: literal values at its decorators' pointers are masked;
+    a `$var` reference there is shown (it names where the value comes from, it is not the value)."""
+    variables = definition.get("variables")
+    if not isinstance(variables, Mapping):
+        return dict(definition)
+    at = [
+        p for p in pointers.encryption_pointers(variables.get("decorators"))
+        if not (isinstance(v := pointers.get(variables, p), str) and v.startswith("$var."))
+    ]
+    return {**definition, "variables": masked(variables, at)}
+
+
+def job_pointers(decorators: Any, base: str = "/variables") -> list[str]:
+    """The workflow (job) decorators' pointers below `base`, made relative to it."""
+    rest = (pointers.under(p, base) for p in pointers.encryption_pointers(decorators))
+    return [r for r in rest if r]
 
 
 def iso(ms: int | None) -> str | None:
@@ -70,7 +128,7 @@ def task_document(row: Mapping[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "app": row["app"],
         "name": row["name"],
-        "variables": row["variables"],
+        "variables": masked_task_variables(row["variables"]),
         "last_updated": iso(row["last_updated"]),
         "encodingVersion": 1,
         "job": {
@@ -111,7 +169,14 @@ _RUNTIME_STATUS = {"pending": "incomplete", "skipped": "incomplete", "active": "
 
 
 def job_document(row: Mapping[str, Any], groups: list[str]) -> dict[str, Any]:
-    """A job row as an Itential Job document."""
+    """A job row as an Itential Job document (plus `trigger` when an automation trigger started it)."""
+    doc = _job_document(row, groups)
+    if row.get("trigger"):
+        doc["trigger"] = row["trigger"]
+    return doc
+
+
+def _job_document(row: Mapping[str, Any], groups: list[str]) -> dict[str, Any]:
     wf: Mapping[str, Any] = row["workflow"]
     progress: Mapping[str, Any] = row["progress"]
     tasks: dict[str, Any] = {}
@@ -122,7 +187,7 @@ def job_document(row: Mapping[str, Any], groups: list[str]) -> dict[str, Any]:
         decided += phase in ("done", "skipped")
         status = state.get("status") or _RUNTIME_STATUS[phase]
         tasks[key] = {
-            **definition,
+            **_masked_definition(definition),
             "status": status,
             "finish_state": state.get("finish_state"),
             "iterations": list(state.get("iterations", [])),
@@ -154,10 +219,10 @@ def job_document(row: Mapping[str, Any], groups: list[str]) -> dict[str, Any]:
         "decorators": wf.get("decorators", []),
         "status": row["status"],
         "tags": wf.get("tags", []),
-        "error": row["error"],
+        "error": masked(row["error"]),
         "tasks": tasks,
         "transitions": wf["transitions"],
-        "variables": row["variables"],
+        "variables": masked(row["variables"], job_pointers(wf.get("decorators"))),
         "groups": groups,
         "watchers": row["watchers"],
         "ancestors": row["ancestors"],

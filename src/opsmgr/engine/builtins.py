@@ -1,6 +1,6 @@
 """Built-in WorkFlowEngine tasks (workflow-semantics §3.6): stub, newVariable, delay, evaluation, merge,
 and the manual ViewData, ViewDiff and ErrorHandling. Inputs and outputs are named as on Itential. The
-utility library (query, makeData, array/string/time tasks, …) lives in `opsmgr.engine.library` and is
+utility library (query, makeData, array/string/time tasks, restCall, …) lives in `opsmgr.engine.library` and is
 registered here too."""
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def register(registry: Registry) -> None:
 
 def _register_library(registry: Registry) -> None:
     # imported here: the library modules use `reference` and `compare` from this module
-    from opsmgr.engine.library import arrays, data, query, text
+    from opsmgr.engine.library import arrays, data, http, query, text
     from opsmgr.engine.library import time as times
 
     tasks = {
@@ -213,6 +213,7 @@ def _register_library(registry: Registry) -> None:
         "substring": text.substring,
         "getTime": times.get_time,
         "calculateTimeDiff": times.calculate_time_diff,
+        "restCall": http.rest_call,
     }
     for name, impl in tasks.items():
         registry.register(APP, name, impl)

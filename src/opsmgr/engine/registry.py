@@ -2,13 +2,31 @@
 
 A task implementation is an async callable `impl(ctx) -> Outcome`. Manual tasks have no
 implementation: they wait for a person. Workflow import rejects any `app`/`name` not registered here.
+
+Plugins: an installed package adds tasks through the entry-point group `opsmgr.tasks`; each entry point
+names a callable `register(registry)` that calls `registry.register(app, name, impl)`. A plugin that fails
+to load or to register is logged and skipped (none of its tasks are kept), and it cannot replace a task
+that is already registered.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("opsmgr.engine.plugins")
+PLUGIN_GROUP = "opsmgr.tasks"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who a task runs as (its `actor`: Pronghorn, the job's initiator, or who worked a manual task)."""
+
+    account_id: str | None
+    username: str | None
 
 
 @dataclass(frozen=True)
@@ -21,6 +39,7 @@ class TaskContext:
     task_outputs: Mapping[str, Mapping[str, Any]]
     runtime: Mapping[str, Any]
     now_ms: int
+    actor: Actor | None = None
 
 
 @dataclass
@@ -59,11 +78,37 @@ class Registry:
     def known(self) -> frozenset[tuple[str, str]]:
         return frozenset(self._specs)
 
+    def specs(self) -> list[TaskSpec]:
+        return list(self._specs.values())
+
+
+def load_plugins(registry: Registry) -> list[str]:
+    """Register the tasks of every `opsmgr.tasks` entry point; returns the names of the plugins loaded."""
+    loaded = []
+    for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        staged = Registry()
+        try:
+            entry.load()(staged)
+        except Exception:
+            log.exception("task plugin %r (%s) failed to load; skipped", entry.name, entry.value)
+            continue
+        known = registry.known()
+        taken = sorted(f"{app}.{name}" for app, name in staged.known() & known)
+        if taken:
+            log.warning("task plugin %r may not replace registered tasks: %s; those are ignored",
+                        entry.name, ", ".join(taken))
+        for spec in staged.specs():
+            if (spec.app, spec.name) not in known:
+                registry.register(spec.app, spec.name, spec.impl)
+        loaded.append(entry.name)
+    return loaded
+
 
 def default_registry() -> Registry:
-    """The built-in WorkFlowEngine tasks."""
+    """The built-in WorkFlowEngine tasks, then those of installed plugins (`opsmgr.tasks` entry points)."""
     from opsmgr.engine import builtins
 
     registry = Registry()
     builtins.register(registry)
+    load_plugins(registry)
     return registry

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from opsmgr.config import Settings
 from opsmgr.domain.documents import now_ms
-from opsmgr.engine.registry import Outcome, Registry, TaskContext
+from opsmgr.engine.registry import Actor, Outcome, Registry, TaskContext
 from opsmgr.services import engine as service
 from opsmgr.services import progress
 from opsmgr.store.database import Database
@@ -92,8 +92,11 @@ class Engine:
             task_outputs=item.task_outputs,
             runtime=item.runtime,
             now_ms=now_ms(),
+            actor=Actor(item.actor["_id"], item.actor["username"]) if item.actor else None,
         )
-        if spec is None or spec.impl is None:
+        if item.actor_error:
+            outcome = Outcome("error", error={"message": item.actor_error})
+        elif spec is None or spec.impl is None:
             outcome = Outcome("error", error={"message": f"no implementation for {item.app}.{item.name} ({item.type})"})
         else:
             try:

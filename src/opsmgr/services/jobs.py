@@ -7,15 +7,15 @@ import json
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from opsmgr.domain import search
+from opsmgr.domain import pointers, search
 from opsmgr.domain.access import Principal, can_see_job
-from opsmgr.domain.documents import job_document, now_ms, unstorable
+from opsmgr.domain.documents import job_document, masked_task_variables, now_ms, unstorable
 from opsmgr.domain.ids import is_object_id, new_object_id, require_object_id, require_task_key
 from opsmgr.domain.jobflow import JobFlow, Step
 from opsmgr.domain.states import JobStatus, TaskStatus, job_transition, task_transition
 from opsmgr.domain.workflow import START, Graph, validate
 from opsmgr.errors import Conflict, Invalid, NotFound
-from opsmgr.services import progress
+from opsmgr.services import progress, secrets
 from opsmgr.store import accounts as account_store
 from opsmgr.store import jobs as job_store
 from opsmgr.store import search as compile
@@ -50,8 +50,10 @@ def start_job(
     variables: dict[str, Any],
     groups: list[str],
     known_tasks: Collection[tuple[str, str]],
+    trigger: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Start a job of the named workflow; the job takes a snapshot of the workflow (decisions §6)."""
+    """Start a job of the named workflow; the job takes a snapshot of the workflow (decisions §6).
+    `trigger` ({automationId, triggerId, type, triggeredBy}) records the trigger that started it."""
     bad = [g for g in groups if not is_object_id(g)]
     if bad:
         raise Invalid.problems(
@@ -75,7 +77,7 @@ def start_job(
                 [{"path": "options.groups", "message": f"no such group: {g}"} for g in sorted(missing)],
             )
         document = wf["document"]
-        problems = validate(document, known_tasks)
+        problems = validate(document, known_tasks) or _decorator_problems(document)
         if problems:
             raise Invalid.problems(f"workflow {workflow_name!r} cannot run: it has problems", problems)
         job_id = new_object_id()
@@ -99,7 +101,11 @@ def start_job(
             "start_time": now,
             "end_time": None,
             "initiator": caller.username,
+            "trigger": trigger,
         }
+        # encrypted before anything is stored (decisions §7)
+        job["variables"] = secrets.seal_job_variables(job)
+        job["workflow"] = secrets.seal_workflow_literals(job)
         flow = JobFlow.new(Graph.of(document))
         step = flow.start()
         job_store.insert_job(conn, job, groups)
@@ -108,6 +114,17 @@ def start_job(
     if queued:
         progress.notify_work_queued()
     return job_document(job, list(dict.fromkeys(groups)))
+
+
+def _decorator_problems(document: dict[str, Any]) -> list[dict[str, str]]:
+    """Encryption decorators whose pointer is not an RFC 6901 pointer: a job must not start unable to
+    protect what they name."""
+    problems = pointers.check_decorators(document.get("decorators"), "decorators")
+    for key, definition in (document.get("tasks") or {}).items():
+        declared = definition.get("variables") if isinstance(definition, dict) else None
+        if isinstance(declared, dict):
+            problems += pointers.check_decorators(declared.get("decorators"), f"tasks.{key}.variables.decorators")
+    return problems
 
 
 def get_job(
@@ -447,6 +464,7 @@ def retry_task(
             job["status"] = job_transition(job["status"], JobStatus.RUNNING).value
         row = progress.new_iteration(job, key, now)
         row["variables"]["incoming"] = {**row["variables"]["incoming"], **overrides}
+        row["variables"] = secrets.seal_task_variables(row["variables"], job_id, row["id"])
         row["metrics"]["retrying"] = True
         task_store.insert_tasks(conn, [row])
         entry = job["progress"][key]
@@ -592,7 +610,7 @@ def manual_controller(db: Database, caller: Principal, job_id: str, task_key: st
         latest = task_store.latest_iteration(conn, job_id, task_key)
     if latest is None:
         raise Conflict(f"task {task_key} of job {job_id} has not been reached yet", {"status": "incomplete"})
-    variables = latest["variables"] or {}
+    variables = masked_task_variables(latest["variables"] or {})
     error = variables.get("error")
     view = definition.get("view") or ""
     name = view.rstrip("/").rsplit("/", 1)[-1] or definition.get("name") or task_key

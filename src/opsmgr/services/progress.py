@@ -16,9 +16,10 @@ from typing import Any
 from opsmgr.domain.ids import new_uuid
 from opsmgr.domain.jobflow import JobFlow, Phase, Step
 from opsmgr.domain.states import JobStatus, TaskStatus, job_transition
-from opsmgr.domain.variables import job_target, promote, resolve_incoming
+from opsmgr.domain.variables import job_target, parse_reference, promote, resolve_incoming
 from opsmgr.domain.workflow import Graph
-from opsmgr.errors import NotFound
+from opsmgr.errors import Invalid, NotFound
+from opsmgr.services import secrets
 from opsmgr.store import jobs as job_store
 from opsmgr.store import tasks as task_store
 from opsmgr.store.database import Connection
@@ -57,10 +58,16 @@ def new_iteration(job: Mapping[str, Any], key: str, now: int) -> dict[str, Any]:
     """A task document row for one execution of task `key` of `job`, with incoming resolved."""
     definition = job["workflow"]["tasks"][key]
     declared = definition.get("variables") or {}
-    incoming = resolve_incoming(declared.get("incoming") or {}, job["variables"], task_outputs(job["progress"]))
+    row_id = new_uuid()
     manual = definition.get("type") == "manual"
+    variables = {
+        "incoming": _resolve(declared.get("incoming") or {}, job),
+        "outgoing": {name: None for name in (declared.get("outgoing") or {})},
+        "decorators": list(declared.get("decorators") or []),
+        "error": None,
+    }
     return {
-        "id": new_uuid(),
+        "id": row_id,
         "job_id": job["id"],
         "task_key": key,
         "name": definition.get("name", key),
@@ -71,12 +78,8 @@ def new_iteration(job: Mapping[str, Any], key: str, now: int) -> dict[str, Any]:
         "view": definition.get("view") if manual else None,
         "owner": None,
         "groups": list(definition.get("groups") or []),
-        "variables": {
-            "incoming": incoming,
-            "outgoing": {name: None for name in (declared.get("outgoing") or {})},
-            "decorators": list(declared.get("decorators") or []),
-            "error": None,
-        },
+        # a value that came from an encrypted variable is still encrypted; the task's decorators add theirs
+        "variables": secrets.seal_task_variables(variables, job["id"], row_id),
         "metrics": {"user": job["created_by"], "server_id": None, "retrying": False},
         "start_time": now,
         "claim_time": None,
@@ -88,6 +91,26 @@ def new_iteration(job: Mapping[str, Any], key: str, now: int) -> dict[str, Any]:
         "lease_until": None,
         "runtime": None,
     }
+
+
+def _resolve(declared: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
+    """The incoming values of a task. Encrypted job variables and task outputs come through as they are
+    stored (still encrypted); a `#/pointer` into an encrypted value takes the part and encrypts it again."""
+    outputs = task_outputs(job["progress"])
+    incoming = resolve_incoming(declared, job["variables"], outputs)
+    for name, value in declared.items():
+        ref = parse_reference(value) if isinstance(value, str) else None
+        if ref is None or ref[2] is None:
+            continue
+        source, variable, pointer = ref[0], ref[1], ref[2]
+        found = (job["variables"] if source == "job" else outputs.get(source, {})).get(variable)
+        try:
+            incoming[name] = secrets.pick(found, pointer, job["id"])
+        except (secrets.SecretError, secrets.KeyFileError):
+            incoming[name] = found  # still encrypted: the task fails when it is leased, saying why
+        except Invalid:
+            pass  # not an RFC 6901 pointer: as resolved above
+    return incoming
 
 
 def start_tasks(conn: Connection, job: dict[str, Any], keys: list[str], now: int) -> list[dict[str, Any]]:
@@ -161,6 +184,9 @@ def record_outcome(
 ) -> bool:
     """Apply a finished task's results to its job and move the job on. True if work was queued.
 
+    `outgoing` is as stored on the task iteration (encrypted at its decorators' pointers); job variables
+    at the workflow's decorators' pointers are encrypted before the job is saved.
+
     `job_variables` are set directly (newVariable, push…); `job_description` replaces the job's description.
     """
     job = job_store.get_job(conn, job_id, for_update=True)
@@ -184,6 +210,7 @@ def record_outcome(
     error_target = job_target(declared.get("error"))
     if error is not None and error_target:
         job["variables"][error_target] = error
+    job["variables"] = secrets.seal_job_variables(job)
 
     flow = JobFlow.restore(Graph.of(job["workflow"]), job["progress"])
     queued = False

@@ -17,7 +17,7 @@ from opsmgr.domain.documents import history_entry, now_ms, task_document, unstor
 from opsmgr.domain.ids import TERMINATORS, require_object_id, require_task_key, require_uuid
 from opsmgr.domain.manual import ClaimDecision, FinishDecision, ManualTaskSnapshot
 from opsmgr.errors import Conflict, Invalid, NotFound
-from opsmgr.services import progress
+from opsmgr.services import progress, secrets
 from opsmgr.services.auth import principal_of
 from opsmgr.store import accounts as account_store
 from opsmgr.store import jobs as job_store
@@ -203,8 +203,11 @@ def finish_task(
                 task_store.append_history(conn, task_id, "claim", caller.account_id, None, caller.account_id, now)
                 owner = caller.account_id
                 row["claim_time"] = now
-            outgoing = dict(variables)
-            task_vars = {**row["variables"], "outgoing": outgoing}
+            # values at the task's decorators' pointers are encrypted before they are stored (decisions §7)
+            task_vars = secrets.seal_task_variables(
+                {**row["variables"], "outgoing": dict(variables)}, row["job_id"], task_id
+            )
+            outgoing = task_vars["outgoing"]
             values = {
                 "status": "complete" if state != "error" else "error",
                 "finish_state": state.value,

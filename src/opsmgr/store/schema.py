@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -139,6 +140,7 @@ job = Table(
     Column("start_time", BigInteger, nullable=False),
     Column("end_time", BigInteger, nullable=True),
     Column("initiator", String(200), nullable=False),
+    Column("trigger", Json, nullable=True),  # {automationId, triggerId, type, triggeredBy} when a trigger started it
     Index("ix_job_status_start", "status", "start_time"),
     Index("ix_job_name", "name"),
 )
@@ -196,4 +198,54 @@ task_history = Table(
     Column("detail", Json, nullable=True),
     Column("at", BigInteger, nullable=False),
     Index("ix_task_history_task", "task_id", "id"),
+)
+
+# Operations Manager automations and their triggers (ops-manager-api §3.3-3.4, migration 0002)
+automation = Table(
+    "automation",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(500), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("component_type", String(40), nullable=True),
+    Column("component_id", UUID_LEN, nullable=True),  # a workflow id (no foreign key: workflows come and go)
+    Column("created", BigInteger, nullable=False),
+    Column("created_by", ID, nullable=True),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("last_updated_by", ID, nullable=True),
+)
+
+automation_group = Table(
+    "automation_group",
+    metadata,
+    Column("automation_id", ID, ForeignKey("automation.id", ondelete="CASCADE"), primary_key=True),
+    Column("access", String(8), primary_key=True),  # read | write
+    Column("group_id", ID, primary_key=True),
+    Column("position", Integer, nullable=False, default=0),
+    Index("ix_automation_group_group", "group_id"),
+)
+
+trigger = Table(
+    "trigger",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(500), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("type", String(16), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("action_type", String(20), nullable=False),
+    Column("action_id", ID, ForeignKey("automation.id", ondelete="CASCADE"), nullable=False),
+    Column("route_name", String(200), nullable=True),  # endpoint triggers only
+    Column("document", Json, nullable=False),  # the variant's fields, options, migrationVersion
+    Column("last_executed", BigInteger, nullable=True),
+    Column("created", BigInteger, nullable=False),
+    Column("created_by", ID, nullable=True),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("last_updated_by", ID, nullable=True),
+    Index("ix_trigger_action", "action_id"),
+    Index("ix_trigger_name", "name"),
+    # a route name belongs to at most one enabled endpoint trigger
+    Index("ux_trigger_enabled_route", "route_name", unique=True,
+          sqlite_where=text("enabled = 1 AND route_name IS NOT NULL"),
+          postgresql_where=text("enabled AND route_name IS NOT NULL")),
 )
