@@ -154,8 +154,9 @@ def test_a_task_no_predecessor_led_to_is_skipped_and_that_propagates(client):
 
 
 def test_an_error_without_an_error_transition_errors_the_job_and_starts_nothing_new(client):
-    tasks = {"a": stub("error", response={"why": "down"}), "f2": new_variable("next", True),
-             "f3": stub(delay=0.3), "f4": new_variable("after_slow", True)}
+    # `a` fails only after a short wait, so the slow branch's f3 has been taken by a worker by then
+    tasks = {"a": stub("error", response={"why": "down"}, delay=0.1), "f2": new_variable("next", True),
+             "f3": stub(delay=0.5), "f4": new_variable("after_slow", True)}
     transitions = {"workflow_start": {"a": "success", "f3": "success"}, "a": {"f2": "success"},
                    "f2": {"workflow_end": "success"}, "f3": {"f4": "success"}, "f4": {"workflow_end": "success"}}
     create_workflow(client, workflow("wf", tasks, transitions))

@@ -173,15 +173,19 @@ async def merge(ctx: TaskContext) -> Outcome:
 
 
 def register(registry: Registry) -> None:
-    registry.register(APP, "stub", stub)
-    registry.register(APP, "newVariable", new_variable)
-    registry.register(APP, "delay", delay)
-    registry.register(APP, "evaluation", evaluation)
-    registry.register(APP, "merge", merge)
+    # pure built-ins run inline when they become ready; a stub or delay that has to wait still queues
+    registry.register(APP, "stub", stub, inline=True)
+    registry.register(APP, "newVariable", new_variable, inline=True)
+    registry.register(APP, "delay", delay, inline=True)
+    registry.register(APP, "evaluation", evaluation, inline=True)
+    registry.register(APP, "merge", merge, inline=True)
     registry.register(APP, "ViewData", None)  # manual: a person finishes it
     registry.register(APP, "ViewDiff", None)  # manual
     registry.register(APP, "ErrorHandling", None)  # manual: the person picks retry or abort
     _register_library(registry)
+
+
+IO_TASKS = frozenset({"restCall"})  # tasks that talk to the outside world always go through the queue
 
 
 def _register_library(registry: Registry) -> None:
@@ -216,4 +220,4 @@ def _register_library(registry: Registry) -> None:
         "restCall": http.rest_call,
     }
     for name, impl in tasks.items():
-        registry.register(APP, name, impl)
+        registry.register(APP, name, impl, inline=name not in IO_TASKS)

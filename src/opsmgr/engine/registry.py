@@ -63,14 +63,17 @@ class TaskSpec:
     app: str
     name: str
     impl: TaskImpl | None  # None for manual tasks
+    # pure and quick (no I/O, no side effects beyond its Outcome): may run inside the transaction that
+    # makes it ready instead of going through the work queue (services.progress, ADR 0008)
+    inline: bool = False
 
 
 class Registry:
     def __init__(self) -> None:
         self._specs: dict[tuple[str, str], TaskSpec] = {}
 
-    def register(self, app: str, name: str, impl: TaskImpl | None) -> None:
-        self._specs[(app, name)] = TaskSpec(app, name, impl)
+    def register(self, app: str, name: str, impl: TaskImpl | None, inline: bool = False) -> None:
+        self._specs[(app, name)] = TaskSpec(app, name, impl, inline and impl is not None)
 
     def get(self, app: str, name: str) -> TaskSpec | None:
         return self._specs.get((app, name))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -33,6 +35,7 @@ class Engine:
         self._workers: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
         self._unsubscribe = None
+        self._stop_inline: Callable[[], None] | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -42,6 +45,7 @@ class Engine:
             loop.call_soon_threadsafe(wake.set)
 
         self._unsubscribe = progress.on_work_queued(wake_up)  # type: ignore[assignment]
+        self._stop_inline = progress.use_inline_runner(self.run_inline)
         self._workers = [
             asyncio.create_task(self._work(), name=f"opsmgr-worker-{i}") for i in range(self.settings.engine_workers)
         ]
@@ -49,12 +53,50 @@ class Engine:
     async def stop(self) -> None:
         if self._unsubscribe:
             self._unsubscribe()
+        if self._stop_inline:
+            self._stop_inline()
+            self._stop_inline = None
         for worker in self._workers:
             worker.cancel()
         for worker in self._workers:
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         self._workers = []
+
+    def run_inline(self, row: Mapping[str, Any], job: Mapping[str, Any]) -> progress.InlineResult | None:
+        """Run a pure task to completion right now, on the calling thread (services.progress, ADR 0008).
+
+        None when it cannot finish at once: not registered as inline, it wants to wait (delay), or its
+        coroutine actually awaits something; the task then takes the work queue as usual."""
+        spec = self.registry.get(row["app"], row["name"])
+        if spec is None or spec.impl is None or not spec.inline:
+            return None
+        ctx = TaskContext(
+            job_id=row["job_id"],
+            task_id=row["id"],
+            task_key=row["task_key"],
+            incoming=row["variables"]["incoming"],
+            job_variables=job["variables"],
+            task_outputs=progress.task_outputs(job["progress"]),
+            runtime={},
+            now_ms=now_ms(),
+        )
+        coroutine = spec.impl(ctx)
+        try:
+            coroutine.send(None)  # type: ignore[attr-defined]
+        except StopIteration as done:
+            outcome: Outcome = done.value
+        except Exception as exc:  # a task's own failure is its error outcome, not ours
+            log.info("task %s (%s.%s) of job %s raised: %s", row["task_key"], row["app"], row["name"],
+                     row["job_id"], exc)
+            outcome = Outcome("error", error={"message": str(exc), "type": type(exc).__name__})
+        else:
+            coroutine.close()  # type: ignore[attr-defined]
+            return None
+        if outcome.wait_until is not None:
+            return None
+        return progress.InlineResult(outcome.finish_state, outcome.outputs, outcome.error, outcome.job_variables,
+                                     outcome.job_description, self.settings.server_id)
 
     async def _work(self) -> None:
         assert self._wake is not None

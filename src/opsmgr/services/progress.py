@@ -11,6 +11,7 @@ applied one after the other on PostgreSQL (SQLite serializes every write transac
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from opsmgr.domain.ids import new_uuid
@@ -36,6 +37,43 @@ def on_work_queued(listener: Callable[[], None]) -> Callable[[], None]:
 def notify_work_queued() -> None:
     for listener in list(_listeners):
         listener()
+
+
+@dataclass(frozen=True)
+class InlineResult:
+    """What a task run inline produced (the fields of the engine's Outcome that services apply)."""
+
+    finish_state: str
+    outputs: dict[str, Any]
+    error: Any = None
+    job_variables: dict[str, Any] | None = None
+    job_description: str | None = None
+    server_id: str | None = None  # the node that ran it (metrics.server_id)
+
+
+# (task row, job) -> result, or None when the task cannot finish right now (it must wait, or it is not
+# a pure task): then it goes through the work queue as usual
+InlineRunner = Callable[[Mapping[str, Any], Mapping[str, Any]], InlineResult | None]
+INLINE_BUDGET = 100  # tasks run inline per transaction; the rest of a long chain continues via the queue
+_inline: list[InlineRunner] = []
+
+
+def use_inline_runner(runner: InlineRunner) -> Callable[[], None]:
+    """Let pure tasks that become ready run inside the transaction that made them ready (ADR 0008).
+
+    The engine registers its runner while it runs; a process without engine workers queues everything."""
+    _inline.append(runner)
+    return lambda: _inline.remove(runner)
+
+
+def _inline_candidate(job: Mapping[str, Any], definition: Mapping[str, Any]) -> bool:
+    """Manual tasks, tasks that retry by themselves and anything touching encrypted values never run inline."""
+    if not _inline or definition.get("type") == "manual":
+        return False
+    if (definition.get("retrySettings") or {}).get("autoRetry"):
+        return False
+    declared = definition.get("variables") or {}
+    return not job["workflow"].get("decorators") and not declared.get("decorators")
 
 
 def task_outputs(progress: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -115,22 +153,62 @@ def _resolve(declared: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, A
 
 def start_tasks(conn: Connection, job: dict[str, Any], keys: list[str], now: int) -> list[dict[str, Any]]:
     """Create the iterations of `keys` and note them in `job['progress']` (not yet saved)."""
-    rows = []
-    for key in keys:
-        row = new_iteration(job, key, now)
-        entry = job["progress"].setdefault(key, {})
-        entry["iterations"] = [*entry.get("iterations", []), row["id"]]
-        entry["status"] = row["status"]
-        rows.append(row)
+    rows = [new_iteration(job, key, now) for key in keys]
+    for row in rows:
+        _note_iteration(job, row)
     task_store.insert_tasks(conn, rows)
     return rows
 
 
-def apply_step(conn: Connection, job: dict[str, Any], flow: JobFlow, step: Step, now: int) -> bool:
-    """Start the tasks a step asks for, or end the job; returns True if automatic work was queued."""
+def _note_iteration(job: dict[str, Any], row: Mapping[str, Any]) -> None:
+    entry = job["progress"].setdefault(row["task_key"], {})
+    entry["iterations"] = [*entry.get("iterations", []), row["id"]]
+    entry["status"] = row["status"]
+
+
+def _run_inline(job: dict[str, Any], row: dict[str, Any], now: int) -> InlineResult | None:
+    """Run a ready task now if it is pure; on success the row is turned into its finished form."""
+    if not _inline_candidate(job, job["workflow"]["tasks"][row["task_key"]]):
+        return None
+    result = _inline[-1](row, job)
+    if result is None:
+        return None
+    error = secrets.redact(result.error)
+    row["variables"] = secrets.seal_task_variables(
+        {**row["variables"], "outgoing": result.outputs, "error": error}, job["id"], row["id"]
+    )
+    row["metrics"] = {**row["metrics"], "server_id": result.server_id}
+    row.update(
+        status=TaskStatus.ERROR.value if result.finish_state == "error" else TaskStatus.COMPLETE.value,
+        finish_state=result.finish_state, end_time=now, last_updated=now, queue_state=None, due_at=None,
+    )
+    return InlineResult(result.finish_state, row["variables"]["outgoing"], error, result.job_variables,
+                        result.job_description)
+
+
+def apply_step(
+    conn: Connection, job: dict[str, Any], flow: JobFlow, step: Step, now: int, budget: list[int] | None = None
+) -> bool:
+    """Start the tasks a step asks for, or end the job; returns True if automatic work was queued.
+
+    The step was just computed for a running job. Pure tasks it makes ready run inline (ADR 0008; at
+    most INLINE_BUDGET per transaction, shared through `budget`), and each of their outcomes is applied
+    at once, in order, exactly as if it had been recorded in a transaction of its own: the step it leads
+    to is handled before the next outcome is applied."""
+    budget = budget if budget is not None else [INLINE_BUDGET]
     queued = False
+    finished: list[tuple[str, InlineResult]] = []
     if step.start:
-        rows = start_tasks(conn, job, step.start, now)
+        rows = []
+        for key in step.start:
+            row = new_iteration(job, key, now)
+            result = _run_inline(job, row, now) if budget[0] > 0 else None
+            if result is not None:
+                budget[0] -= 1
+                finished.append((key, result))
+            _note_iteration(job, row)
+            rows.append(row)
+        task_store.insert_tasks(conn, rows)
         queued = any(r["queue_state"] == "ready" for r in rows)
     if step.complete:
         job["status"] = job_transition(job["status"], JobStatus.COMPLETE).value
@@ -144,6 +222,11 @@ def apply_step(conn: Connection, job: dict[str, Any], flow: JobFlow, step: Step,
     job["progress"] = _merge_progress(flow, job["progress"])
     if step.complete:
         job["progress"]["workflow_end"]["status"] = TaskStatus.COMPLETE.value
+    for key, result in finished:
+        follow = _apply_outcome(job, flow, key, result.finish_state, result.outputs, result.error, now,
+                                result.job_variables, result.job_description)
+        if follow is not None:
+            queued = apply_step(conn, job, flow, follow, now, budget) or queued
     return queued
 
 
@@ -194,6 +277,25 @@ def record_outcome(
         raise NotFound(f"job {job_id} not found")
     job["progress"] = dict(job["progress"])
     job["variables"] = dict(job["variables"])
+    flow = JobFlow.restore(Graph.of(job["workflow"]), job["progress"])
+    step = _apply_outcome(job, flow, key, finish_state, outgoing, error, now, job_variables, job_description)
+    queued = apply_step(conn, job, flow, step, now) if step is not None else False
+    save_job(conn, job, now, by)
+    return queued
+
+
+def _apply_outcome(
+    job: dict[str, Any],
+    flow: JobFlow,
+    key: str,
+    finish_state: str,
+    outgoing: Mapping[str, Any],
+    error: Any,
+    now: int,
+    job_variables: Mapping[str, Any] | None,
+    job_description: str | None,
+) -> Step | None:
+    """Apply one outcome to the job in memory; the step to take next, or None when the job takes none."""
     definition = job["workflow"]["tasks"][key]
     declared = definition.get("variables") or {}
 
@@ -212,8 +314,6 @@ def record_outcome(
         job["variables"][error_target] = error
     job["variables"] = secrets.seal_job_variables(job)
 
-    flow = JobFlow.restore(Graph.of(job["workflow"]), job["progress"])
-    queued = False
     if job["status"] != JobStatus.RUNNING:
         # paused or errored: remember the outcome; resume/retry/continue/revert settle what follows. An error
         # with no error transition is reported at once; in a paused job it also stops the job on resume.
@@ -223,13 +323,11 @@ def record_outcome(
             if job["status"] == JobStatus.PAUSED:
                 entry["stops_job"] = True
         job["progress"] = _merge_progress(flow, job["progress"])
-    elif finish_state == "error" and not flow.has_error_path(key):
+        return None
+    if finish_state == "error" and not flow.has_error_path(key):
         flow.failed(key)
         job["status"] = job_transition(job["status"], JobStatus.ERROR).value
         job["error"] = [*(job["error"] or []), {"task": key, "message": error, "timestamp": now}]
         job["progress"] = _merge_progress(flow, job["progress"])
-    else:
-        step = flow.finished(key, finish_state)
-        queued = apply_step(conn, job, flow, step, now)
-    save_job(conn, job, now, by)
-    return queued
+        return None
+    return flow.finished(key, finish_state)
