@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=2.0, ge=0)
     engine_workers: int = Field(default=4, ge=0)
     engine_poll_seconds: float = Field(default=0.5, gt=0)
+    # how often the engine fires due schedule triggers (services.schedules); 0 turns the scheduler off
+    schedule_poll_seconds: float = Field(default=1.0, ge=0)
     lease_seconds: int = Field(default=300, ge=1)
     server_id: str = Field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     db_pool_size: int = Field(default=16, ge=1)

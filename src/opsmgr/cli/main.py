@@ -1,4 +1,4 @@
-"""`opsmgr`: serve, worker, db, users, groups, workflows. Commands work on the database directly."""
+"""`opsmgr`: serve, worker, db, users, groups, workflows, automations. Commands work on the database directly."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(groups_app, name="groups")
 app.add_typer(workflows_app, name="workflows")
+automations_app = typer.Typer(help="Automations and their triggers.", no_args_is_help=True)
+app.add_typer(automations_app, name="automations")
 console = Console()
 err = Console(stderr=True)
 
@@ -223,6 +225,66 @@ def workflows_import(files: list[Path]) -> None:
             _fail(exc)
         for wf in imported:
             console.print(f"imported workflow {wf['name']} ({wf['_id']})")
+
+
+@automations_app.command("export")
+def automations_export(automation_id: str) -> None:
+    """Print the portable export of an automation: its triggers, its groups and its workflow document."""
+    from opsmgr.services import auth, automations, workflows
+
+    with _open_db() as db:
+        try:
+            doc = automations.export_automation(db, auth.system_principal(db), automation_id)
+            if doc.get("componentName"):
+                doc["workflow"] = workflows.get_workflow_by_name(db, doc["componentName"])
+        except OpsmgrError as exc:
+            _fail(exc)
+    print(json.dumps(doc, indent=2, sort_keys=True))
+
+
+@automations_app.command("import")
+def automations_import(file: Path) -> None:
+    """Import an `automations export` file (or a list of them): the workflow when none has its name,
+    then the automation with its triggers; groups are matched by id, then by name."""
+    from opsmgr.engine.registry import default_registry
+    from opsmgr.errors import NotFound
+    from opsmgr.services import auth, automations, workflows
+
+    try:
+        loaded = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        err.print(f"[red]error:[/red] {file}: {exc}")
+        raise typer.Exit(1) from None
+    items = loaded if isinstance(loaded, list) else [loaded]
+    failed = False
+    with _open_db() as db:
+        admin = auth.system_principal(db)
+        for item in items:
+            if not isinstance(item, dict):
+                err.print("[red]error:[/red] an export must be a JSON object")
+                raise typer.Exit(1)
+            item = dict(item)
+            wf = item.pop("workflow", None)
+            try:
+                if isinstance(wf, dict) and isinstance(wf.get("name"), str):
+                    try:
+                        workflows.get_workflow_by_name(db, wf["name"])
+                    except NotFound:
+                        workflows.import_workflows(db, admin, [wf], default_registry().known())
+                        console.print(f"imported workflow {wf['name']}")
+                (result,) = automations.import_automations(db, admin, [item])
+            except OpsmgrError as exc:
+                _fail(exc)
+            if result["success"]:
+                data = result["data"]
+                console.print(f"imported automation {data['name']} ({data['_id']})")
+            else:
+                failed = True
+                err.print(f"[red]error:[/red] {result['message']}")
+                for problem in result.get("errors", []):
+                    err.print(f"  {problem['path']}: {problem['message']}")
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

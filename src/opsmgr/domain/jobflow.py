@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from opsmgr.domain.workflow import END, START, Graph
+from opsmgr.domain.workflow import END, START, Graph, loop_bodies
 from opsmgr.errors import Conflict, Invalid
+
+__all__ = ["JobFlow", "Phase", "Step", "loop_bodies"]
 
 
 class Phase(StrEnum):
@@ -35,6 +37,10 @@ class Step:
     complete: bool = False
     error: str | None = None  # job-level error message when the job can go no further
     dead_ends: list[str] = field(default_factory=list)
+    # forEach passes that begin with this step: (forEach key, index of the item); its body's first tasks
+    # are in `start`. The engine sets the forEach task's `current_item` before starting them.
+    passes: list[tuple[str, int]] = field(default_factory=list)
+    loops_done: list[str] = field(default_factory=list)  # forEach tasks that finished their last pass
 
 
 @dataclass
@@ -42,10 +48,14 @@ class JobFlow:
     graph: Graph
     phases: dict[str, Phase]
     finish_states: dict[str, str | None]
+    # forEach key -> {"index": item being run, "count": items}; present while (and after) it loops
+    loops: dict[str, dict[str, int]] = field(default_factory=dict)
+    bodies: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
     def new(cls, graph: Graph) -> JobFlow:
-        return cls(graph, {k: Phase.PENDING for k in graph.tasks}, {k: None for k in graph.tasks})
+        return cls(graph, {k: Phase.PENDING for k in graph.tasks}, {k: None for k in graph.tasks},
+                   {}, loop_bodies(graph))
 
     @classmethod
     def restore(cls, graph: Graph, progress: Mapping[str, Mapping[str, Any]]) -> JobFlow:
@@ -54,7 +64,68 @@ class JobFlow:
             if key in flow.phases:
                 flow.phases[key] = Phase(entry["phase"])
                 flow.finish_states[key] = entry.get("finish_state")
+                if isinstance(entry.get("loop"), Mapping):
+                    flow.loops[key] = {"index": int(entry["loop"]["index"]), "count": int(entry["loop"]["count"])}
         return flow
+
+    # forEach (workflow-semantics §1.4, §3.6) ---------------------------------------------------------
+
+    def loop_starts(self, key: str) -> list[str]:
+        """The first tasks of `key`'s loop body (targets of its `loop` transitions), sorted."""
+        return sorted(e.target for e in self.graph.outgoing[key] if e.state == "loop")
+
+    def is_loop(self, key: str) -> bool:
+        return key in self.bodies
+
+    def begin_loop(self, key: str, count: int) -> Step:
+        """The forEach task `key` (active) got `count` items: run the first pass, or finish at once when
+        there is nothing to loop over (or no body)."""
+        if count <= 0 or not self.bodies.get(key):
+            self.loops[key] = {"index": 0, "count": max(0, count)}
+            step = self.finished(key, "success")
+            step.loops_done.insert(0, key)
+            return step
+        self.loops[key] = {"index": -1, "count": count}
+        step = Step()
+        self._next_pass(key, step)
+        return self._conclude(step)
+
+    def _next_pass(self, key: str, step: Step) -> None:
+        """Start the next pass of forEach `key`, or finish it after the last one."""
+        loop = self.loops[key]
+        loop["index"] += 1
+        if loop["index"] >= loop["count"]:
+            loop["index"] = loop["count"] - 1
+            self.phases[key], self.finish_states[key] = Phase.DONE, "success"
+            step.loops_done.append(key)
+            return
+        for body_key in self.bodies[key]:
+            self.phases[body_key], self.finish_states[body_key] = Phase.PENDING, None
+            self.loops.pop(body_key, None)  # a forEach inside the body loops afresh in each pass
+        for first in self.loop_starts(key):
+            self.phases[first] = Phase.ACTIVE
+            step.start.append(first)
+        step.passes.append((key, loop["index"]))
+
+    def _advance_loops(self, step: Step) -> bool:
+        """Move on every forEach whose current pass is over (all body tasks decided). True if any moved."""
+        moved = False
+        for key, loop in list(self.loops.items()):
+            if self.loops.get(key) is not loop or self.phases[key] != Phase.ACTIVE or loop["index"] < 0:
+                continue
+            if all(self.phases[b] in (Phase.DONE, Phase.SKIPPED) for b in self.bodies.get(key, ())):
+                # a body task that stopped on an error stops the loop too: the job is in error then
+                if any(self.stopped_by_error(b) for b in self.bodies.get(key, ())):
+                    continue
+                self._next_pass(key, step)
+                moved = True
+        return moved
+
+    def _loop_source(self, key: str) -> str | None:
+        for edge in self.graph.incoming[key]:
+            if edge.state == "loop":
+                return edge.source
+        return None
 
     def start(self) -> Step:
         """Begin the job: workflow_start finishes with success at once."""
@@ -76,8 +147,20 @@ class JobFlow:
 
     def settle(self) -> Step:
         step = Step()
+        self._join(step)
+        while self._advance_loops(step):
+            self._join(step)
+        return self._conclude(step)
+
+    def _join(self, step: Step) -> None:
         for key in self.graph.topological():
             if self.phases[key] != Phase.PENDING or key == START:
+                continue
+            source = self._loop_source(key)
+            if source is not None:
+                # a loop body starts only through its forEach; it never runs if the forEach never does
+                if self.phases[source] == Phase.SKIPPED:
+                    self.phases[key] = Phase.SKIPPED
                 continue
             preds = self.graph.standard_in(key)
             if any(self.phases[e.source] in (Phase.PENDING, Phase.ACTIVE) for e in preds):
@@ -95,6 +178,16 @@ class JobFlow:
                     step.start.append(key)
             else:
                 self.phases[key] = Phase.SKIPPED
+        # a loop body whose forEach was skipped after the body was visited: decide it in another pass
+        again = any(
+            self.phases[first] == Phase.PENDING
+            for key, _ in self.bodies.items() if self.phases[key] == Phase.SKIPPED
+            for first in self.loop_starts(key)
+        )
+        if again:
+            self._join(step)
+
+    def _conclude(self, step: Step) -> Step:
         if step.complete:
             step.start = []
         elif not step.start and not any(p == Phase.ACTIVE for p in self.phases.values()):
@@ -108,11 +201,13 @@ class JobFlow:
 
     def dead_ends(self) -> list[str]:
         """Finished tasks whose outcome had no transition to follow."""
+        in_body = set().union(*self.bodies.values()) if self.bodies else set()
         return sorted(
             key
             for key, phase in self.phases.items()
             if phase == Phase.DONE
             and key != END
+            and key not in in_body
             and not self.graph.standard_out(key, self.finish_states[key] or "")
         )
 
@@ -138,6 +233,7 @@ class JobFlow:
         for key in keys:
             self.phases[key] = Phase.PENDING
             self.finish_states[key] = None
+            self.loops.pop(key, None)
         return active
 
     def stopped_by_error(self, key: str) -> bool:
@@ -242,4 +338,9 @@ class JobFlow:
         return round(decided / max(1, len(self.phases)), 4)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        return {k: {"phase": self.phases[k].value, "finish_state": self.finish_states[k]} for k in self.phases}
+        snap: dict[str, dict[str, Any]] = {
+            k: {"phase": self.phases[k].value, "finish_state": self.finish_states[k]} for k in self.phases
+        }
+        for key, loop in self.loops.items():
+            snap[key]["loop"] = dict(loop)
+        return snap

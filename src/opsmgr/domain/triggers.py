@@ -260,7 +260,8 @@ def trigger_document(row: Mapping[str, Any], now: int) -> dict[str, Any]:
         "lastUpdatedBy": row["last_updated_by"],
     }
     if doc["type"] == "schedule":
-        out["nextRunAt"] = next_run_at(doc, now)
+        # the stored due time the scheduler will fire next (migration 0003); computed for older rows
+        out["nextRunAt"] = row["next_run_at"] if "next_run_at" in row else next_run_at(doc, now)
     return out
 
 

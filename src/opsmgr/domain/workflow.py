@@ -10,6 +10,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsmgr.domain import jst
 from opsmgr.domain.documents import unstorable
 from opsmgr.domain.ids import TASK_KEY_RE, TERMINATORS
 
@@ -21,6 +22,19 @@ MAX_NAME = 500  # the name column's size; jobs carry the name too
 
 def _problem(path: str, message: str) -> dict[str, str]:
     return {"path": path, "message": message}
+
+
+def _transformation_problems(path: str, incoming: Mapping[str, Any]) -> list[dict[str, str]]:
+    """A transformation task must embed a JST opsmgr can run (domain.jst): there is no JST store yet."""
+    doc, where = incoming.get("transformation"), f"{path}.variables.incoming.transformation"
+    if isinstance(doc, str) and doc.startswith("$var."):
+        return []  # supplied at run time; checked then
+    if not isinstance(doc, Mapping):
+        if incoming.get("tr_id"):
+            return [_problem(f"{path}.variables.incoming.tr_id", "transformation documents by tr_id are not "
+                             "supported yet; embed the JST as incoming.transformation")]
+        return [_problem(where, "a transformation task needs its JST document as incoming.transformation")]
+    return [_problem(f"{where}.{p['path']}" if p["path"] else where, p["message"]) for p in jst.problems(doc)]
 
 
 def validate(doc: object, known_tasks: Collection[tuple[str, str]]) -> list[dict[str, str]]:
@@ -67,6 +81,8 @@ def validate(doc: object, known_tasks: Collection[tuple[str, str]]) -> list[dict
         variables = task.get("variables", {})
         if not isinstance(variables, Mapping) or not isinstance(variables.get("incoming", {}), Mapping):
             problems.append(_problem(f"{path}.variables", "variables.incoming must be an object"))
+        elif (app, method) == ("WorkFlowEngine", "transformation"):
+            problems.extend(_transformation_problems(path, variables.get("incoming") or {}))
 
     for source, targets in transitions.items():
         if not isinstance(targets, Mapping):
@@ -97,6 +113,45 @@ def validate(doc: object, known_tasks: Collection[tuple[str, str]]) -> list[dict
         problems.append(
             _problem("transitions", "standard transitions form a cycle: " + " -> ".join(cycle))
         )
+    problems.extend(_loop_problems(graph, tasks))
+    return problems
+
+
+def loop_bodies(graph: Graph) -> dict[str, set[str]]:
+    """forEach key -> the tasks of its loop body: the targets of its `loop` transitions and every task
+    reached from them by standard transitions (the body ends at tasks with no outgoing transition)."""
+    bodies: dict[str, set[str]] = {}
+    for key in graph.tasks:
+        starts = [e.target for e in graph.outgoing[key] if e.state == "loop"]
+        if not starts:
+            continue
+        body, todo = set(starts), list(starts)
+        while todo:
+            for edge in graph.outgoing[todo.pop()]:
+                if edge.type == "standard" and edge.state != "loop" and edge.target not in body:
+                    body.add(edge.target)
+                    todo.append(edge.target)
+        bodies[key] = body - {key}
+    return bodies
+
+
+def _loop_problems(graph: Graph, tasks: Mapping[str, Any]) -> list[dict[str, str]]:
+    """forEach loops the engine can run: `loop` leaves only a forEach, and its body (what the loop
+    transition leads to) neither reaches workflow_end nor is entered from outside it."""
+    problems = []
+    for key, body in loop_bodies(graph).items():
+        task = tasks.get(key)
+        if not isinstance(task, Mapping) or task.get("name") != "forEach":
+            problems.append(_problem(f"transitions.{key}", "a loop transition can only leave a forEach task"))
+            continue
+        if END in body:
+            problems.append(_problem(f"transitions.{key}", f"the loop body of forEach {key} reaches workflow_end; "
+                                     "its last task must have no transition"))
+        for member in sorted(body - {END}):
+            outside = sorted(e.source for e in graph.standard_in(member) if e.source not in body)
+            if outside:
+                problems.append(_problem(f"transitions.{outside[0]}", f"task {member} is in the loop body of "
+                                         f"forEach {key} and cannot be reached from outside it"))
     return problems
 
 

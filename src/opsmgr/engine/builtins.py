@@ -172,6 +172,12 @@ async def merge(ctx: TaskContext) -> Outcome:
     return Outcome(outputs={"merged_object": merged})
 
 
+async def run_by_flow(ctx: TaskContext) -> Outcome:
+    """childJob and forEach are run by the job flow (services.childjobs / progress); a worker that gets one
+    anyway (it was queued by an older version) ends it in error."""
+    return Outcome("error", error={"message": f"task {ctx.task_key} is run by the job flow, not by a worker"})
+
+
 def register(registry: Registry) -> None:
     # pure built-ins run inline when they become ready; a stub or delay that has to wait still queues
     registry.register(APP, "stub", stub, inline=True)
@@ -182,6 +188,9 @@ def register(registry: Registry) -> None:
     registry.register(APP, "ViewData", None)  # manual: a person finishes it
     registry.register(APP, "ViewDiff", None)  # manual
     registry.register(APP, "ErrorHandling", None)  # manual: the person picks retry or abort
+    # run by the job flow itself (services.childjobs, services.progress), never leased by a worker
+    registry.register(APP, "childJob", run_by_flow)
+    registry.register(APP, "forEach", run_by_flow)
     _register_library(registry)
 
 
@@ -190,7 +199,7 @@ IO_TASKS = frozenset({"restCall"})  # tasks that talk to the outside world alway
 
 def _register_library(registry: Registry) -> None:
     # imported here: the library modules use `reference` and `compare` from this module
-    from opsmgr.engine.library import arrays, data, http, query, text
+    from opsmgr.engine.library import arrays, data, http, opsmgr_search, query, text, transform
     from opsmgr.engine.library import time as times
 
     tasks = {
@@ -218,6 +227,10 @@ def _register_library(registry: Registry) -> None:
         "getTime": times.get_time,
         "calculateTimeDiff": times.calculate_time_diff,
         "restCall": http.rest_call,
+        "transformation": transform.transformation,
     }
     for name, impl in tasks.items():
         registry.register(APP, name, impl, inline=name not in IO_TASKS)
+    # Ops Manager search as the task's actor: reads the database, so never inline
+    registry.register(opsmgr_search.APP, "getJobs", opsmgr_search.get_jobs, inline=False)
+    registry.register(opsmgr_search.APP, "getTasks", opsmgr_search.get_tasks, inline=False)

@@ -15,7 +15,10 @@ import importlib.metadata
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opsmgr.store.database import Database
 
 log = logging.getLogger("opsmgr.engine.plugins")
 PLUGIN_GROUP = "opsmgr.tasks"
@@ -40,6 +43,10 @@ class TaskContext:
     runtime: Mapping[str, Any]
     now_ms: int
     actor: Actor | None = None
+    # The Engine's database, for the few tasks that read it through `opsmgr.services` (getJobs/getTasks):
+    # set for queued tasks only, None for inline (pure) tasks and in unit tests that do not need it. A task
+    # using it must not block the event loop: call services via `starlette.concurrency.run_in_threadpool`.
+    database: Database | None = None
 
 
 @dataclass

@@ -20,7 +20,7 @@ from opsmgr.config import Settings
 from opsmgr.domain.documents import now_ms
 from opsmgr.engine.registry import Actor, Outcome, Registry, TaskContext
 from opsmgr.services import engine as service
-from opsmgr.services import progress
+from opsmgr.services import progress, schedules
 from opsmgr.store.database import Database
 
 log = logging.getLogger("opsmgr.engine")
@@ -49,6 +49,8 @@ class Engine:
         self._workers = [
             asyncio.create_task(self._work(), name=f"opsmgr-worker-{i}") for i in range(self.settings.engine_workers)
         ]
+        if self.settings.engine_workers and self.settings.schedule_poll_seconds > 0:
+            self._workers.append(asyncio.create_task(self._schedule(), name="opsmgr-scheduler"))
 
     async def stop(self) -> None:
         if self._unsubscribe:
@@ -123,6 +125,19 @@ class Engine:
                 log.exception("engine worker failed; continuing")
                 await asyncio.sleep(self.settings.engine_poll_seconds)
 
+    async def _schedule(self) -> None:
+        """Fire due schedule triggers every `schedule_poll_seconds`, at the real time; every process
+        may run this: a conditional UPDATE lets one of them win each due time (services.schedules)."""
+        known = self.registry.known()
+        while True:
+            try:
+                await run_in_threadpool(schedules.fire_due, self.db, now_ms(), known)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler failed; continuing")
+            await asyncio.sleep(self.settings.schedule_poll_seconds)
+
     async def execute(self, item: service.WorkItem) -> None:
         spec = self.registry.get(item.app, item.name)
         ctx = TaskContext(
@@ -135,6 +150,7 @@ class Engine:
             runtime=item.runtime,
             now_ms=now_ms(),
             actor=Actor(item.actor["_id"], item.actor["username"]) if item.actor else None,
+            database=self.db,  # for tasks that read through services (getJobs/getTasks)
         )
         if item.actor_error:
             outcome = Outcome("error", error={"message": item.actor_error})

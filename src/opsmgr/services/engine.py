@@ -159,6 +159,7 @@ def record_work(
                 "runtime": runtime,
             },
         )
+        progress.lock_ancestors(conn, item.job_id)  # a child job's parent is locked before the child
         if _retry(conn, item, row, finish_state, now):
             queued = True  # its retrySettings ask for another run instead of a transition
         else:

@@ -15,7 +15,7 @@ from opsmgr.domain.jobflow import JobFlow, Step
 from opsmgr.domain.states import JobStatus, TaskStatus, job_transition, task_transition
 from opsmgr.domain.workflow import START, Graph, validate
 from opsmgr.errors import Conflict, Invalid, NotFound
-from opsmgr.services import progress, secrets
+from opsmgr.services import childjobs, progress, secrets
 from opsmgr.store import accounts as account_store
 from opsmgr.store import jobs as job_store
 from opsmgr.store import search as compile
@@ -80,32 +80,8 @@ def start_job(
         problems = validate(document, known_tasks) or _decorator_problems(document)
         if problems:
             raise Invalid.problems(f"workflow {workflow_name!r} cannot run: it has problems", problems)
-        job_id = new_object_id()
-        job: dict[str, Any] = {
-            "id": job_id,
-            "name": wf["name"],
-            "description": description,
-            "type": job_type,
-            "status": JobStatus.RUNNING.value,
-            "workflow": {k: v for k, v in document.items() if k not in ("_id", "errors", "warnings")},
-            "variables": {**variables, "_id": job_id, "initiator": caller.username},
-            "progress": {},
-            "error": None,
-            "watchers": [],
-            "ancestors": [job_id],
-            "parent": None,
-            "created": now,
-            "created_by": caller.account_id,
-            "last_updated": now,
-            "last_updated_by": caller.account_id,
-            "start_time": now,
-            "end_time": None,
-            "initiator": caller.username,
-            "trigger": trigger,
-        }
-        # encrypted before anything is stored (decisions §7)
-        job["variables"] = secrets.seal_job_variables(job)
-        job["workflow"] = secrets.seal_workflow_literals(job)
+        job = new_job(document, wf["name"], description, job_type, variables, caller.account_id, caller.username,
+                      now, trigger=trigger)
         flow = JobFlow.new(Graph.of(document))
         step = flow.start()
         job_store.insert_job(conn, job, groups)
@@ -114,6 +90,52 @@ def start_job(
     if queued:
         progress.notify_work_queued()
     return job_document(job, list(dict.fromkeys(groups)))
+
+
+def new_job(
+    document: dict[str, Any],
+    name: str,
+    description: str | None,
+    job_type: str,
+    variables: dict[str, Any],
+    created_by: str | None,
+    initiator: str | None,
+    now: int,
+    trigger: dict[str, Any] | None = None,
+    parent: dict[str, Any] | None = None,
+    ancestors: list[str] | None = None,
+) -> dict[str, Any]:
+    """A new running job row of `document` (not stored), with its variables and literals encrypted.
+
+    A root job has `ancestors == [self]` and no `parent`; a child job (childJob) gets its parent's
+    `ancestors` plus itself and `parent = {job, task, iteration, element}`."""
+    job_id = new_object_id()
+    job: dict[str, Any] = {
+        "id": job_id,
+        "name": name,
+        "description": description,
+        "type": job_type,
+        "status": JobStatus.RUNNING.value,
+        "workflow": {k: v for k, v in document.items() if k not in ("_id", "errors", "warnings")},
+        "variables": {**variables, "_id": job_id, "initiator": initiator},
+        "progress": {},
+        "error": None,
+        "watchers": [],
+        "ancestors": [*(ancestors or []), job_id],
+        "parent": parent,
+        "created": now,
+        "created_by": created_by,
+        "last_updated": now,
+        "last_updated_by": created_by,
+        "start_time": now,
+        "end_time": None,
+        "initiator": initiator,
+        "trigger": trigger,
+    }
+    # encrypted before anything is stored (decisions §7)
+    job["variables"] = secrets.seal_job_variables(job)
+    job["workflow"] = secrets.seal_workflow_literals(job)
+    return job
 
 
 def _decorator_problems(document: dict[str, Any]) -> list[dict[str, str]]:
@@ -215,12 +237,23 @@ def _cancel_iterations(
         entry = by_id[row["job_id"]]["progress"].setdefault(row["task_key"], {})
         if row["id"] in entry.get("iterations", []):
             entry["status"] = TaskStatus.CANCELED.value
+    if keys is not None:  # cleared by continue/revert: children of a waiting childJob go too
+        for job in jobs:
+            childjobs.cancel_children(conn, job, [r["id"] for r in waiting if r["job_id"] == job["id"]], now)
     return len(waiting)
 
 
-def _cancel(conn: Connection, job: dict[str, Any], now: int, by: str) -> str:
+def cancel_locked(conn: Connection, job: dict[str, Any], now: int, by: str | None) -> str:
+    """Cancel a job row read FOR UPDATE, with its child jobs (see `_cancel`)."""
+    job["progress"] = {k: dict(v) for k, v in job["progress"].items()}
+    job["variables"] = dict(job["variables"])
+    return _cancel(conn, job, now, by)
+
+
+def _cancel(conn: Connection, job: dict[str, Any], now: int, by: str | None) -> str:
     """The job and its child jobs (any depth) that are still active become canceled, and so do their
     unfinished task iterations (waiting manual tasks, queued or running automatic ones)."""
+    before = job["status"]
     job["status"] = job_transition(job["status"], JobStatus.CANCELED).value
     children = [c for c in job_store.descendants(conn, job["id"], for_update=True) if c["status"] in CANCELABLE]
     for child in children:
@@ -231,6 +264,9 @@ def _cancel(conn: Connection, job: dict[str, Any], now: int, by: str) -> str:
     for member in family:
         member["end_time"] = now
         progress.save_job(conn, member, now, by)
+    # a child job canceled on its own: its parent's childJob task ends in error (workflow-semantics §2.7)
+    if progress.job_ended(conn, job, before, now):
+        progress.notify_work_queued()
     return "Job canceled" + (f" with {len(children)} child job(s)" if children else "")
 
 
@@ -423,10 +459,13 @@ def _controlled(
     require_object_id(job_id, "jobId")
     now = now_ms()
     with db.write() as conn:
+        progress.lock_ancestors(conn, job_id)
         job, groups = _locked_job(conn, caller, job_id)
+        before = job["status"]
         flow = JobFlow.restore(Graph.of(job["workflow"]), job["progress"])
         queued = change(conn, job, flow, now)
         progress.save_job(conn, job, now, caller.account_id)
+        queued = progress.job_ended(conn, job, before, now) or queued
     if queued:
         progress.notify_work_queued()
     return job_document(job, groups)
@@ -462,6 +501,8 @@ def retry_task(
         job["progress"][key].pop("stops_job", None)
         if job["status"] != JobStatus.RUNNING:
             job["status"] = job_transition(job["status"], JobStatus.RUNNING).value
+        if progress.flow_task(job["workflow"]["tasks"][key]):
+            return _restart_flow_task(conn, job, flow, key, now)  # childJob, forEach: variables as declared
         row = progress.new_iteration(job, key, now)
         row["variables"]["incoming"] = {**row["variables"]["incoming"], **overrides}
         row["variables"] = secrets.seal_task_variables(row["variables"], job_id, row["id"])
@@ -473,6 +514,14 @@ def retry_task(
         return queued or row["queue_state"] == "ready"
 
     return _controlled(db, caller, job_id, change)
+
+
+def _restart_flow_task(conn: Connection, job: dict[str, Any], flow: JobFlow, key: str, now: int) -> bool:
+    """Run a childJob or forEach task (active in `flow`) again through the job flow, which starts its
+    children or its loop, and settle the rest."""
+    step = flow.settle()
+    step.start.insert(0, key)
+    return progress.apply_step(conn, job, flow, step, now)
 
 
 def continue_job(db: Database, caller: Principal, job_id: str, from_task: str) -> dict[str, Any]:
@@ -527,6 +576,8 @@ def revert_job(db: Database, caller: Principal, job_id: str, from_task: str, to_
         _clear_entries(job, region)
         job["status"] = job_transition(job["status"], JobStatus.RUNNING).value
         queued = False
+        if target != START and progress.flow_task(job["workflow"]["tasks"][target]):
+            return _restart_flow_task(conn, job, flow, target, now)
         if target != START:
             rows = progress.start_tasks(conn, job, [target], now)
             queued = rows[0]["queue_state"] == "ready"

@@ -85,6 +85,8 @@ def _merge_progress(flow: JobFlow, progress: dict[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for key, state in flow.snapshot().items():
         entry = dict(progress.get(key, {}))
+        if "loop" not in state:
+            entry.pop("loop", None)
         entry.update(state)
         if state["phase"] == Phase.SKIPPED:
             entry["status"] = TaskStatus.INCOMPLETE.value
@@ -166,6 +168,35 @@ def _note_iteration(job: dict[str, Any], row: Mapping[str, Any]) -> None:
     entry["status"] = row["status"]
 
 
+ENGINE_APP = "WorkFlowEngine"
+CHILD_JOB, FOR_EACH = "childJob", "forEach"
+FINAL_JOB_STATUSES = (JobStatus.COMPLETE.value, JobStatus.ERROR.value, JobStatus.CANCELED.value)
+
+
+def flow_task(definition: Mapping[str, Any]) -> str | None:
+    """`childJob` or `forEach` when the task is run by the job flow itself rather than by a worker."""
+    if definition.get("app", ENGINE_APP) != ENGINE_APP or definition.get("type") == "manual":
+        return None
+    name = definition.get("name")
+    return name if name in (CHILD_JOB, FOR_EACH) else None
+
+
+def finish_row(job: Mapping[str, Any], row: dict[str, Any], result: InlineResult, now: int) -> None:
+    """Turn an iteration row (in memory) into its finished form."""
+    row["variables"] = secrets.seal_task_variables(
+        {**row["variables"], "outgoing": dict(result.outputs), "error": result.error}, job["id"], row["id"]
+    )
+    row.update(
+        status=TaskStatus.ERROR.value if result.finish_state == "error" else TaskStatus.COMPLETE.value,
+        finish_state=result.finish_state, end_time=now, last_updated=now, queue_state=None, due_at=None,
+    )
+
+
+def _waiting(row: dict[str, Any]) -> None:
+    """The iteration waits for the job flow (its children, its loop): running, never leased."""
+    row.update(status=TaskStatus.RUNNING.value, queue_state=None, due_at=None)
+
+
 def _run_inline(job: dict[str, Any], row: dict[str, Any], now: int) -> InlineResult | None:
     """Run a ready task now if it is pure; on success the row is turned into its finished form."""
     if not _inline_candidate(job, job["workflow"]["tasks"][row["task_key"]]):
@@ -195,39 +226,104 @@ def apply_step(
     most INLINE_BUDGET per transaction, shared through `budget`), and each of their outcomes is applied
     at once, in order, exactly as if it had been recorded in a transaction of its own: the step it leads
     to is handled before the next outcome is applied."""
+    from opsmgr.services import childjobs  # childjobs uses this module
+
     budget = budget if budget is not None else [INLINE_BUDGET]
     queued = False
     finished: list[tuple[str, InlineResult]] = []
+    loops: list[tuple[str, dict[str, Any]]] = []
+    for loop_key, index in step.passes:
+        _set_current_item(job, loop_key, index)
     if step.start:
         rows = []
         for key in step.start:
             row = new_iteration(job, key, now)
-            result = _run_inline(job, row, now) if budget[0] > 0 else None
+            kind = flow_task(job["workflow"]["tasks"][key])
+            result: InlineResult | None = None
+            if kind == CHILD_JOB:
+                _waiting(row)
+                iteration = len((job["progress"].get(key) or {}).get("iterations") or [])
+                result, started = childjobs.start_children(conn, job, row, iteration, now, budget)
+                queued = queued or started
+                if result is not None:
+                    finish_row(job, row, result, now)
+            elif kind == FOR_EACH:
+                _waiting(row)
+                loops.append((key, row))
+            elif budget[0] > 0:
+                result = _run_inline(job, row, now)
+                if result is not None:
+                    budget[0] -= 1
             if result is not None:
-                budget[0] -= 1
                 finished.append((key, result))
             _note_iteration(job, row)
             rows.append(row)
         task_store.insert_tasks(conn, rows)
-        queued = any(r["queue_state"] == "ready" for r in rows)
+        queued = queued or any(r["queue_state"] == "ready" for r in rows)
     if step.complete:
         job["status"] = job_transition(job["status"], JobStatus.COMPLETE).value
         job["end_time"] = now
         # branches still waiting can no longer matter once workflow_end ran
-        for task_id in task_store.cancel_waiting(conn, job["id"], now):
+        canceled = task_store.cancel_waiting(conn, job["id"], now)
+        for task_id in canceled:
             _note_canceled(job, task_id)
+        childjobs.cancel_children(conn, job, canceled, now)
     elif step.error:
         job["status"] = job_transition(job["status"], JobStatus.ERROR).value
         job["error"] = [*(job["error"] or []), {"task": "job", "message": step.error, "timestamp": now}]
     job["progress"] = _merge_progress(flow, job["progress"])
     if step.complete:
         job["progress"]["workflow_end"]["status"] = TaskStatus.COMPLETE.value
+    for loop_key in step.loops_done:
+        _end_loop(conn, job, loop_key, now)
+    for key, row in loops:
+        items = row["variables"]["incoming"].get("data_array")
+        if not isinstance(items, list):
+            result = InlineResult("error", {}, {"message": f"forEach {key}: data_array must be an array, "
+                                                           f"got {type(items).__name__}"})
+            finish_row(job, row, result, now)
+            task_store.update_task(conn, row["id"], {k: row[k] for k in (
+                "variables", "status", "finish_state", "end_time", "last_updated", "queue_state", "due_at")})
+            finished.append((key, result))
+            continue
+        job["progress"][key]["loop_items"] = items
+        queued = apply_step(conn, job, flow, flow.begin_loop(key, len(items)), now, budget) or queued
     for key, result in finished:
         follow = _apply_outcome(job, flow, key, result.finish_state, result.outputs, result.error, now,
                                 result.job_variables, result.job_description)
         if follow is not None:
             queued = apply_step(conn, job, flow, follow, now, budget) or queued
     return queued
+
+
+def _set_current_item(job: dict[str, Any], key: str, index: int) -> None:
+    """A forEach pass begins: its `current_item` is the item's value (for `$var.<forEach>.current_item`
+    inside the body, and for a job variable its outgoing names)."""
+    entry = job["progress"].setdefault(key, {})
+    items = entry.get("loop_items") or []
+    item = items[index] if 0 <= index < len(items) else None
+    entry["outgoing"] = {"current_item": item}
+    declared = job["workflow"]["tasks"][key].get("variables") or {}
+    promoted = promote(declared.get("outgoing") or {}, {"current_item": item})
+    if promoted:
+        job["variables"] = {**job["variables"], **promoted}
+        job["variables"] = secrets.seal_job_variables(job)
+
+
+def _end_loop(conn: Connection, job: dict[str, Any], key: str, now: int) -> None:
+    """A forEach finished its last pass (or had nothing to loop over): its iteration completes."""
+    entry = job["progress"].setdefault(key, {})
+    entry.update(status=TaskStatus.COMPLETE.value, finish_state="success", error=None)
+    entry.setdefault("outgoing", {"current_item": None})
+    iterations = entry.get("iterations") or []
+    if not iterations:
+        return
+    row = task_store.get_task(conn, iterations[-1])
+    if row is None or row["status"] != TaskStatus.RUNNING.value:
+        return
+    finish_row(job, row, InlineResult("success", entry["outgoing"]), now)
+    task_store.update_task(conn, row["id"], {k: row[k] for k in (
+        "variables", "status", "finish_state", "end_time", "last_updated", "queue_state", "due_at")})
 
 
 def _note_canceled(job: dict[str, Any], task_id: str) -> None:
@@ -272,16 +368,56 @@ def record_outcome(
 
     `job_variables` are set directly (newVariable, push…); `job_description` replaces the job's description.
     """
+    lock_ancestors(conn, job_id)
     job = job_store.get_job(conn, job_id, for_update=True)
     if job is None:
         raise NotFound(f"job {job_id} not found")
+    return record_on(conn, job, key, finish_state, outgoing, error, now, by, job_variables, job_description)
+
+
+def record_on(
+    conn: Connection,
+    job: dict[str, Any],
+    key: str,
+    finish_state: str,
+    outgoing: Mapping[str, Any],
+    error: Any,
+    now: int,
+    by: str | None,
+    job_variables: Mapping[str, Any] | None = None,
+    job_description: str | None = None,
+) -> bool:
+    """record_outcome on a job row already read FOR UPDATE. When the job ends this way and is a child
+    job, its parent's childJob task learns of it in the same transaction."""
     job["progress"] = dict(job["progress"])
     job["variables"] = dict(job["variables"])
+    before = job["status"]
     flow = JobFlow.restore(Graph.of(job["workflow"]), job["progress"])
     step = _apply_outcome(job, flow, key, finish_state, outgoing, error, now, job_variables, job_description)
     queued = apply_step(conn, job, flow, step, now) if step is not None else False
     save_job(conn, job, now, by)
-    return queued
+    return job_ended(conn, job, before, now) or queued
+
+
+def lock_ancestors(conn: Connection, job_id: str) -> None:
+    """On PostgreSQL, lock the ancestors of a child job root first, before the job itself: a child's
+    outcome may finish its parent's task, and cancel locks a parent before its children, so every
+    transaction takes job rows top-down (ids of descendants are later than their ancestors')."""
+    if conn.dialect.name != "postgresql":
+        return
+    row = job_store.get_job(conn, job_id)
+    for ancestor in (row or {}).get("ancestors", [job_id])[:-1]:
+        job_store.get_job(conn, ancestor, for_update=True)
+
+
+def job_ended(conn: Connection, job: dict[str, Any], before: str, now: int) -> bool:
+    """Tell the parent of a child job that just reached complete, error or canceled. True if work was
+    queued."""
+    if not job.get("parent") or job["status"] == before or job["status"] not in FINAL_JOB_STATUSES:
+        return False
+    from opsmgr.services import childjobs
+
+    return childjobs.child_ended(conn, job, now)
 
 
 def _apply_outcome(

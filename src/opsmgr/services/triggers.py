@@ -42,6 +42,8 @@ TRIGGER_FIELDS = {
         search.Field("lastExecuted", "last_executed", "date"),
     )
 }
+# a change of one of these recomputes a schedule's stored due time (trigger.next_run_at)
+SCHEDULE_KEYS = ("enabled", "firstRunAt", "repeatInterval", "repeatUnit", "repeatFrequency")
 FLAGS = {"enabled": TRIGGER_FIELDS["enabled"], "actionId": TRIGGER_FIELDS["actionId"]}
 
 
@@ -71,6 +73,7 @@ def insert(conn: Connection, caller: Principal, doc: Mapping[str, Any], trigger_
         "created_by": caller.account_id,
         "last_updated": now,
         "last_updated_by": caller.account_id,
+        "next_run_at": rules.next_run_at(doc, now),
     }
     store.insert_trigger(conn, row)
     return rules.trigger_document(row, now)
@@ -161,6 +164,10 @@ def update_trigger(db: Database, caller: Principal, trigger_id: str, patch: Any)
         columns, rest = rules.split(doc)
         now = now_ms()
         values = {**columns, "document": rest, "last_updated": now, "last_updated_by": caller.account_id}
+        before = rules.stored(row)
+        if any(before.get(k) != doc.get(k) for k in SCHEDULE_KEYS):
+            # enabled, re-enabled or rescheduled: due from now on (no backfill); disabled: never
+            values["next_run_at"] = rules.next_run_at(doc, now)
         store.update_trigger(conn, trigger_id, values)
         row.update(values)
     return rules.trigger_document(row, now)

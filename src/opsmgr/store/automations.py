@@ -164,6 +164,28 @@ def search_triggers(
     return [dict(r) for r in rows], total
 
 
+def due_schedules(conn: Connection, now: int, limit: int = 100) -> list[dict[str, Any]]:
+    """Enabled schedule triggers whose stored due time has come: [{id, next_run_at}], oldest first."""
+    rows = conn.execute(
+        select(trigger.c.id, trigger.c.next_run_at)
+        .where(trigger.c.next_run_at <= now, trigger.c.enabled.is_(True), trigger.c.type == "schedule")
+        .order_by(trigger.c.next_run_at)
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def claim_schedule(conn: Connection, trigger_id: str, due: int, next_due: int | None) -> bool:
+    """ONE conditional UPDATE moves the due time from `due` to `next_due`; False when another process
+    (or a disable, or a reschedule) changed it first. Under concurrency exactly one claimer wins."""
+    result = conn.execute(
+        update(trigger)
+        .where(trigger.c.id == trigger_id, trigger.c.next_run_at == due, trigger.c.enabled.is_(True))
+        .values(next_run_at=next_due)
+    )
+    return int(result.rowcount) == 1
+
+
 def id_taken(conn: Connection, table_name: str, row_id: str) -> bool:
     table = automation if table_name == "automation" else trigger
     return conn.execute(select(table.c.id).where(table.c.id == row_id)).first() is not None

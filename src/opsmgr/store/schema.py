@@ -242,7 +242,10 @@ trigger = Table(
     Column("created_by", ID, nullable=True),
     Column("last_updated", BigInteger, nullable=False),
     Column("last_updated_by", ID, nullable=True),
+    # a schedule's next due time (epoch ms); NULL for other types and disabled schedules (migration 0003)
+    Column("next_run_at", BigInteger, nullable=True),
     Index("ix_trigger_action", "action_id"),
+    Index("ix_trigger_next_run", "next_run_at"),
     Index("ix_trigger_name", "name"),
     # a route name belongs to at most one enabled endpoint trigger
     Index("ux_trigger_enabled_route", "route_name", unique=True,
