@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from opsmgr.domain.values import integer
+
 DEFAULT_STATES = ("error",)
 
 
@@ -25,29 +27,14 @@ class RetryPolicy:
     states: frozenset[str]
 
 
-def _whole(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
 def policy(settings: Any) -> RetryPolicy | None:
     """The retry policy of a task's `retrySettings`, or None when it does not retry automatically."""
     if not isinstance(settings, Mapping) or settings.get("autoRetry") is not True:
         return None
-    limit = _whole(settings.get("limit"))
+    limit = integer(settings.get("limit"))
     if limit is None or limit <= 0:
         return None
-    delay = _whole(settings.get("delay"))
+    delay = integer(settings.get("delay"))
     states = settings.get("state")
     if states is None:
         states = DEFAULT_STATES

@@ -10,28 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsmgr.domain.values import integer as integer  # re-exported for the library modules
 from opsmgr.engine.registry import Outcome
 
 
 def bad(task: str, name: str, problem: str) -> Outcome:
     """An error outcome naming the task and its bad input."""
     return Outcome("error", error={"message": f"{task}: {name} {problem}"})
-
-
-def integer(value: Any) -> int | None:
-    """An int from an int, an integral float or a numeric string; None otherwise (bool is not a number)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
 
 
 def type_name(value: Any) -> str:
