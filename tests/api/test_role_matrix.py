@@ -104,6 +104,7 @@ def concrete_path(m: Method) -> str:
         path = path.replace("{" + name + "}", OBJECT_ID)
     path = path.replace("{clientId}", "no-such-client").replace("{name}", "no-such-workflow")
     path = path.replace("{routeName}", "no-such-route")
+    path = path.replace("{source:path}", "%40itential%2Fapp-operations_manager").replace("{topic}", "noSuchTopic")
     assert "{" not in path, path
     return path
 

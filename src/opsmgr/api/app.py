@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from opsmgr import __version__
 from opsmgr.api import errors
 from opsmgr.api.deps import AppState
-from opsmgr.api.routes import auth, authorization, automations, jobs, metrics, tasks, triggers, workflows
+from opsmgr.api.routes import auth, authorization, automations, events, jobs, metrics, tasks, triggers, workflows
 from opsmgr.config import Settings
 from opsmgr.engine.registry import Registry, default_registry
 from opsmgr.engine.runtime import Engine
@@ -87,7 +87,7 @@ def create_app(
     app.state.opsmgr = AppState(settings, db, AuthCache(settings.auth_cache_seconds), registry.known())
     app.state.engine = engine
     errors.install(app)
-    for module in (auth, authorization, jobs, tasks, workflows, metrics, automations, triggers):
+    for module in (auth, authorization, jobs, tasks, workflows, metrics, automations, triggers, events):
         app.include_router(module.router)
     app.add_middleware(RequestLog)
     return app

@@ -77,6 +77,10 @@ METHODS: tuple[Method, ...] = (
     _m("releaseTask", "POST", "/operations-manager/tasks/{taskId}/release", WRITE, _OM),
     _m("assignTask", "POST", "/operations-manager/tasks/{taskId}/assign", WRITE, _OM),
     _m("finishTask", "POST", "/operations-manager/tasks/{taskId}/finish", WRITE, _OM),
+    # Operations Manager: events (ops-manager-api §5.3; the stream is issue #3 scope 7)
+    _m("getEvents", "GET", "/operations-manager/events", READ, _OM),
+    _m("streamEvents", "GET", "/operations-manager/events/stream", READ, _OM),
+    _m("getEventDefinition", "GET", "/operations-manager/events/{source:path}/{topic}", READ, _OM),
     # Operations Manager: automations and triggers (issue #5)
     _m("getAutomations", "GET", "/operations-manager/automations", READ, _OM),
     _m("createAutomation", "POST", "/operations-manager/automations", DESIGN_WRITE, _OM),

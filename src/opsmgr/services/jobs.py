@@ -15,7 +15,7 @@ from opsmgr.domain.jobflow import JobFlow, Step
 from opsmgr.domain.states import JobStatus, TaskStatus, job_transition, task_transition
 from opsmgr.domain.workflow import START, Graph, validate
 from opsmgr.errors import Conflict, Invalid, NotFound
-from opsmgr.services import childjobs, progress, secrets
+from opsmgr.services import childjobs, events, progress, secrets
 from opsmgr.store import accounts as account_store
 from opsmgr.store import jobs as job_store
 from opsmgr.store import search as compile
@@ -85,6 +85,7 @@ def start_job(
         flow = JobFlow.new(Graph.of(document))
         step = flow.start()
         job_store.insert_job(conn, job, groups)
+        events.record(conn, "jobStarted", job, by=caller.account_id)
         queued = progress.apply_step(conn, job, flow, step, now)
         progress.save_job(conn, job, now, caller.account_id)
     if queued:

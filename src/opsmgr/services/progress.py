@@ -20,7 +20,7 @@ from opsmgr.domain.states import JobStatus, TaskStatus, job_transition
 from opsmgr.domain.variables import job_target, parse_reference, promote, resolve_incoming
 from opsmgr.domain.workflow import Graph
 from opsmgr.errors import Invalid, NotFound
-from opsmgr.services import secrets
+from opsmgr.services import events, secrets
 from opsmgr.store import jobs as job_store
 from opsmgr.store import tasks as task_store
 from opsmgr.store.database import Connection
@@ -333,6 +333,7 @@ def _note_canceled(job: dict[str, Any], task_id: str) -> None:
 
 
 def save_job(conn: Connection, job: dict[str, Any], now: int, by: str | None) -> None:
+    events.job_saved(conn, job, by)  # a status change is an event, in this transaction
     job_store.update_job(
         conn,
         job["id"],

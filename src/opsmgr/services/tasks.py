@@ -17,7 +17,7 @@ from opsmgr.domain.documents import history_entry, now_ms, task_document, unstor
 from opsmgr.domain.ids import TERMINATORS, require_object_id, require_task_key, require_uuid
 from opsmgr.domain.manual import ClaimDecision, FinishDecision, ManualTaskSnapshot
 from opsmgr.errors import Conflict, Invalid, NotFound
-from opsmgr.services import progress, secrets
+from opsmgr.services import events, progress, secrets
 from opsmgr.services.auth import principal_of
 from opsmgr.store import accounts as account_store
 from opsmgr.store import jobs as job_store
@@ -110,6 +110,7 @@ def claim_task(db: Database, caller: Principal, task_id: str) -> dict[str, Any]:
             if task_store.claim_if_unowned(conn, task_id, caller.account_id, now):
                 task_store.append_history(conn, task_id, "claim", caller.account_id, None, caller.account_id, now)
                 row.update(owner=caller.account_id, claim_time=now, last_updated=now)
+                events.record(conn, "taskClaimed", row["job_id"], row, caller.account_id)
                 return task_document(row)
     raise Conflict(f"task {task_id} changed while claiming it; try again")
 
@@ -125,6 +126,7 @@ def release_task(db: Database, caller: Principal, task_id: str) -> dict[str, Any
             if task_store.set_owner_if(conn, task_id, row["owner"], None, now):
                 task_store.append_history(conn, task_id, "release", caller.account_id, row["owner"], None, now)
                 row.update(owner=None, claim_time=None, last_updated=now)
+                events.record(conn, "taskReleased", row["job_id"], row, caller.account_id)
                 return task_document(row)
     raise Conflict(f"task {task_id} changed while releasing it; try again")
 
@@ -149,6 +151,7 @@ def assign_task(db: Database, caller: Principal, task_id: str, user_id: str) -> 
             if task_store.set_owner_if(conn, task_id, row["owner"], user_id, now):
                 task_store.append_history(conn, task_id, "assign", caller.account_id, row["owner"], user_id, now)
                 row.update(owner=user_id, claim_time=now, last_updated=now)
+                events.record(conn, "taskAssigned", row["job_id"], row, caller.account_id)
                 return task_document(row)
     raise Conflict(f"task {task_id} changed while assigning it; try again")
 
@@ -203,6 +206,7 @@ def finish_task(
                 task_store.append_history(conn, task_id, "claim", caller.account_id, None, caller.account_id, now)
                 owner = caller.account_id
                 row["claim_time"] = now
+                events.record(conn, "taskClaimed", row["job_id"], {**row, "owner": owner}, caller.account_id)
             # values at the task's decorators' pointers are encrypted before they are stored (decisions §7)
             task_vars = secrets.seal_task_variables(
                 {**row["variables"], "outgoing": dict(variables)}, row["job_id"], task_id
@@ -220,6 +224,7 @@ def finish_task(
             task_store.append_history(
                 conn, task_id, "finish", caller.account_id, owner, owner, now, {"finish_state": state.value}
             )
+            events.record(conn, "taskFinished", row["job_id"], {**row, "owner": owner}, caller.account_id)
             queued = progress.record_outcome(
                 conn, row["job_id"], row["task_key"], state.value, outgoing,
                 outgoing.get("error") if state == "error" else None, now, caller.account_id,

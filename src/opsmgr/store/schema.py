@@ -252,3 +252,18 @@ trigger = Table(
           sqlite_where=text("enabled = 1 AND route_name IS NOT NULL"),
           postgresql_where=text("enabled AND route_name IS NOT NULL")),
 )
+
+# The event outbox (issue #3 scope 7, migration 0004): one row per job or task state change, written in the
+# transaction of the change; `id` is the delivery order. No foreign key: events outlive deleted jobs.
+event = Table(
+    "event",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("job_id", ID, nullable=False),
+    Column("task_id", UUID_LEN, nullable=True),
+    Column("payload", Json, nullable=False),  # ids, names, statuses, who: never variable values
+    Column("at", BigInteger, nullable=False),
+    Index("ix_event_job", "job_id"),
+)
