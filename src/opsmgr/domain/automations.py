@@ -154,7 +154,6 @@ def clone_name(name: str, taken: Iterable[str]) -> str:
 
 PAIRS = {"equals": "equals", "contains": "contains", "startsWith": "starts-with"}
 RANGE_PAIRS = {"greaterThan": "gt", "lessThan": "lt"}
-MAX_LIMIT = 500
 
 
 def _bad(param: str, message: str) -> Invalid:
@@ -184,19 +183,9 @@ def parse_pairs(
             raise _bad(key, "given more than once")
         values[key] = raw
     for key, raw in values.items():
-        if key == "limit":
-            query.limit = search._int(key, raw, 0, MAX_LIMIT)
-        elif key == "skip":
-            query.skip = search._int(key, raw, 0, 10**9)
-        elif key == "order":
-            if raw not in ("1", "-1"):
-                raise _bad(key, f"must be 1 or -1, got {raw!r}")
-            query.order = int(raw)
-        elif key == "sort":
-            if raw not in fields:
-                raise _bad(key, f"cannot sort on unknown field {raw!r}; known: {', '.join(sorted(fields))}")
-            query.sort = fields[raw]
-        elif key in flags:
+        if search.apply_paging(query, key, raw, fields, min_limit=0, list_known=True):
+            continue
+        if key in flags:
             query.conditions.append(search.Condition("equals", flags[key], search.convert(key, flags[key], raw)))
         elif key in operators:
             field_param = f"{key}Field"

@@ -95,6 +95,28 @@ def convert(param: str, spec: Field, raw: str) -> Any:
     raise AssertionError(spec.type)
 
 
+def apply_paging(
+    query: Query, key: str, raw: str, fields: Mapping[str, Field], min_limit: int = 1, list_known: bool = False
+) -> bool:
+    """Apply `limit`, `skip`, `order` or `sort` to `query`; False when `key` is none of them."""
+    if key == "limit":
+        query.limit = _int(key, raw, min_limit, MAX_LIMIT)
+    elif key == "skip":
+        query.skip = _int(key, raw, 0, 10**9)
+    elif key == "order":
+        if raw not in ("1", "-1"):
+            raise _bad(key, f"must be 1 or -1, got {raw!r}")
+        query.order = int(raw)
+    elif key == "sort":
+        if raw not in fields:
+            known = f"; known: {', '.join(sorted(fields))}" if list_known else ""
+            raise _bad(key, f"cannot sort on unknown field {raw!r}{known}")
+        query.sort = fields[raw]
+    else:
+        return False
+    return True
+
+
 def parse(
     params: Iterable[tuple[str, str]],
     fields: Mapping[str, Field],
@@ -105,19 +127,9 @@ def parse(
     query = Query(sort=fields[default_sort])
     allowed_extra = set(extra_params) | AUTH_PARAMS
     for key, raw in params:
-        if key == "limit":
-            query.limit = _int(key, raw, 1, MAX_LIMIT)
-        elif key == "skip":
-            query.skip = _int(key, raw, 0, 10**9)
-        elif key == "order":
-            if raw not in ("1", "-1"):
-                raise _bad(key, f"must be 1 or -1, got {raw!r}")
-            query.order = int(raw)
-        elif key == "sort":
-            if raw not in fields:
-                raise _bad(key, f"cannot sort on unknown field {raw!r}")
-            query.sort = fields[raw]
-        elif key in ("include", "exclude"):
+        if apply_paging(query, key, raw, fields):
+            continue
+        if key in ("include", "exclude"):
             paths = [p.strip() for p in raw.split(",") if p.strip()]
             if not paths:
                 raise _bad(key, "must list at least one field")
