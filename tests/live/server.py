@@ -19,6 +19,9 @@ def main() -> None:
     uvicorn.run(
         create_app(settings, db), host=settings.host, port=settings.port, log_level="warning",
         access_log=False, timeout_graceful_shutdown=5,
+        # race tests open their keep-alive connections while the other users are still being created; with
+        # uvicorn's default 5 s, an idle one could be closed just as the race sends on it
+        timeout_keep_alive=120,
     )
 
 
