@@ -19,6 +19,8 @@ import asyncio
 import json
 import os
 import platform
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -152,11 +154,24 @@ def measure(db: Database) -> dict[str, Any]:
     }
 
 
+def start_profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server process (and its threads) until SIGINT; raw collapsed stacks."""
+    beside = Path(sys.executable).parent / "py-spy"  # installed in the virtualenv, else on PATH
+    exe = str(beside) if beside.exists() else "py-spy"
+    proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--gil", "--nonblocking",
+                             "--rate", "250", "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # let it attach before the load starts
+    return proc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--database-url", help="default: a temporary SQLite file; PostgreSQL: a scratch database")
     parser.add_argument("--workers", type=int, help="engine workers of the server (default: its own default)")
+    parser.add_argument("--py-spy", metavar="FILE",
+                        help="sample the server with py-spy (--gil) while the jobs run; raw stacks into FILE "
+                             "(summarize with benchmarks/profile_summary.py FILE)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'engine-bench.db'}"
@@ -167,8 +182,12 @@ def main() -> None:
         db = Database(url)
         try:
             cpu_before = cpu_seconds(proc.pid)
+            sampler = start_profiler(proc.pid, args.py_spy) if args.py_spy else None
             start_seconds = asyncio.run(start_jobs(port, args.jobs))
             wait_for_jobs(db, args.jobs, timeout=600)
+            if sampler is not None:
+                sampler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+                sampler.wait(timeout=60)
             result = measure(db)
             result["start_requests_seconds"] = round(start_seconds, 3)
             result["server_cpu_seconds"] = round(cpu_seconds(proc.pid) - cpu_before, 2)
