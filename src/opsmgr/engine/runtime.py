@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from opsmgr.config import Settings
 from opsmgr.domain.documents import now_ms
-from opsmgr.engine.registry import Actor, Outcome, Registry, TaskContext
+from opsmgr.engine.registry import Actor, Outcome, Registry, TaskContext, TaskSpec
 from opsmgr.services import engine as service
 from opsmgr.services import progress, schedules
 from opsmgr.store.database import Database
@@ -109,8 +111,9 @@ class Engine:
                     items = await run_in_threadpool(
                         service.lease_work, self.db, self.settings.server_id, self.settings.lease_seconds, BATCH
                     )
-                    for item in items:
-                        await self.execute(item)
+                    # concurrently: one slow task (a restCall waiting on a device) must not hold the others
+                    # of the batch, whose leases are ticking
+                    await asyncio.gather(*(self.execute(item) for item in items))
                     if items:
                         continue
                     wait = None
@@ -162,6 +165,9 @@ class Engine:
             except Exception as exc:  # a task's own failure is its error outcome, not ours
                 log.info("task %s (%s.%s) of job %s raised: %s", item.task_key, item.app, item.name, item.job_id, exc)
                 outcome = Outcome("error", error={"message": str(exc), "type": type(exc).__name__})
+        recompute = None
+        if spec is not None and spec.inline and outcome.job_variables and outcome.wait_until is None:
+            recompute = functools.partial(self._recompute, spec, ctx)
         await run_in_threadpool(
             service.record_work,
             self.db,
@@ -173,4 +179,23 @@ class Engine:
             outcome.wait_until,
             outcome.runtime,
             outcome.job_description,
+            recompute,
         )
+
+    @staticmethod
+    def _recompute(
+        spec: TaskSpec, ctx: TaskContext, job_variables: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], Any, dict[str, Any] | None] | None:
+        """Run a pure task again, synchronously, on `job_variables` as they are now (services.engine.record_work)."""
+        assert spec.impl is not None
+        coroutine = spec.impl(dataclasses.replace(ctx, job_variables=job_variables))
+        try:
+            coroutine.send(None)  # type: ignore[attr-defined]
+        except StopIteration as done:
+            outcome: Outcome = done.value
+        except Exception as exc:  # a task's own failure is its error outcome, not ours
+            return "error", {}, {"message": str(exc), "type": type(exc).__name__}, None
+        else:
+            coroutine.close()  # type: ignore[attr-defined]
+            return None
+        return outcome.finish_state, outcome.outputs, outcome.error, outcome.job_variables

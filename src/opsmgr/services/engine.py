@@ -8,12 +8,13 @@ a result is recorded only if the task still carries the lease it was run under.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from opsmgr.domain import retry
 from opsmgr.domain.documents import now_ms
-from opsmgr.services import progress, secrets
+from opsmgr.services import events, progress, secrets
 from opsmgr.store import accounts as account_store
 from opsmgr.store import jobs as job_store
 from opsmgr.store import tasks as task_store
@@ -37,6 +38,10 @@ class WorkItem:
     lease_until: int
     actor: dict[str, Any] | None = None  # who the task runs as: {"_id", "username"} (its `actor`)
     actor_error: str | None = None  # why its `actor` names nobody; the task then ends in error
+
+
+# a pure task run again on fresh job variables: (finish_state, outputs, error, job_variables), or None
+Recompute = Callable[[dict[str, Any]], "tuple[str, dict[str, Any], Any, dict[str, Any] | None] | None"]
 
 
 def seconds_until_due(db: Database) -> float | None:
@@ -104,6 +109,7 @@ def _fail_undecryptable(conn: Connection, row: dict[str, Any], message: str, now
         {"status": "error", "finish_state": "error", "variables": {**row["variables"], "error": error},
          "end_time": now, "last_updated": now, "queue_state": None, "lease_until": None},
     )
+    events.record(conn, "taskError", row["job_id"], {**row, "finish_state": "error"})
     return progress.record_outcome(conn, row["job_id"], row["task_key"], "error", {}, error, now, None)
 
 
@@ -117,10 +123,15 @@ def record_work(
     wait_until: int | None = None,
     runtime: dict[str, Any] | None = None,
     job_description: str | None = None,
+    recompute: Recompute | None = None,
 ) -> bool:
     """Record a task run: either a wait (back to the queue, due later) or its final outcome.
 
     `job_description`, when set (updateJobDescription), replaces the job's description.
+
+    `recompute`, given for a pure task that rewrites job variables (push, pop, shift), runs it again on the
+    job variables as they are now, under the job's lock: the values it ran on were read at lease time, and
+    another task of the job may have changed them since (two parallel pushes must both land).
 
     Returns False when the result was dropped because the lease was lost (canceled, or re-leased).
     """
@@ -138,6 +149,13 @@ def record_work(
                  "last_updated": now},
             )
             return True
+        if recompute is not None:
+            progress.lock_ancestors(conn, item.job_id)
+            job = job_store.get_job(conn, item.job_id, for_update=True)
+            if job is not None:
+                again = recompute(secrets.open_all(job["variables"], item.job_id))
+                if again is not None:
+                    finish_state, outputs, error, job_variables = again
         # outgoing values at the task's decorators' pointers are encrypted before anything is stored, and a
         # secret that leaked into the task's error text is masked (decisions §7)
         error = secrets.redact(error)
@@ -159,6 +177,7 @@ def record_work(
                 "runtime": runtime,
             },
         )
+        events.record(conn, events.task_topic(finish_state), item.job_id, {**row, "finish_state": finish_state})
         progress.lock_ancestors(conn, item.job_id)  # a child job's parent is locked before the child
         if _retry(conn, item, row, finish_state, now):
             queued = True  # its retrySettings ask for another run instead of a transition
