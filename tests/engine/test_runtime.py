@@ -26,7 +26,7 @@ class Rendezvous(BaseHTTPRequestHandler):
 
     barrier: threading.Barrier
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         try:
             self.barrier.wait(timeout=5)
             status = 200
