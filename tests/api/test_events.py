@@ -11,7 +11,16 @@ from fastapi.testclient import TestClient
 from opsmgr.services import auth, events
 from opsmgr.store.database import Database
 from tests.api.manual_support import ADMIN, assign, claim, envelope, finish_by_id, release, waiting_job
-from tests.helpers import World, approval_workflow, create_workflow, start_job, waiting_task
+from tests.helpers import (
+    World,
+    approval_workflow,
+    create_workflow,
+    start_job,
+    task,
+    wait_for_job,
+    waiting_task,
+    workflow,
+)
 
 SOURCE = "@itential/app-operations_manager"
 ENCODED = "%40itential%2Fapp-operations_manager"
@@ -79,12 +88,19 @@ def test_each_state_change_writes_exactly_one_event(client: TestClient, db: Data
     assert release(client, task["_id"], world.auth("alice")).status_code == 200
     assert assign(client, task["_id"], world.ids["bob"], ADMIN).status_code == 200
     assert finish_by_id(client, task["_id"], world.auth("bob"), variables={"secret": "s3cr3t"}).status_code == 200
-    assert topics(db) == ["jobStarted", "taskClaimed", "taskReleased", "taskAssigned", "taskFinished", "jobComplete"]
+    # the manual a1, then the automatic b2 (newVariable) it leads to: both kinds finish with taskFinished
+    assert topics(db) == ["jobStarted", "taskClaimed", "taskReleased", "taskAssigned", "taskFinished", "taskFinished",
+                          "jobComplete"]
     rows = outbox(db)
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
     assert rows[3]["payload"]["owner"] == world.ids["bob"] and rows[3]["payload"]["by"] == world.ids["admin"]
-    assert rows[3]["payload"]["task"] == {"_id": task["_id"], "key": "a1", "name": task["name"]}
-    assert rows[-1]["payload"]["job"] == {"_id": job["_id"], "name": job["name"], "status": "complete"}
+    assert rows[3]["payload"]["task"] == {"_id": task["_id"], "key": "a1", "name": task["name"], "type": "manual",
+                                          "finishState": None}
+    assert rows[4]["payload"]["task"]["finishState"] == "success" and rows[4]["payload"]["by"] == world.ids["bob"]
+    assert rows[5]["payload"]["task"]["key"] == "b2" and rows[5]["payload"]["task"]["type"] == "operation"
+    assert rows[5]["payload"]["task"]["finishState"] == "success"
+    assert rows[-1]["payload"]["job"] == {"_id": job["_id"], "name": job["name"], "status": "complete",
+                                          "trigger": None, "parent": None}
     assert rows[-1]["payload"]["from"] == "running"
     assert "s3cr3t" not in json.dumps(rows)  # never variable values
 
@@ -155,3 +171,26 @@ def test_cursor_waits_for_a_gap_then_skips_it() -> None:
     assert cursor.advance([{**row, "id": 5}], now=200.0) == []
     assert [e["id"] for e in cursor.advance([{**row, "id": 5}], now=201.5)] == [5]  # 4 rolled back
     assert cursor.advance([{**row, "id": 6, "visible": False}], now=202.0) == [] and cursor.last == 6
+
+
+def test_automatic_tasks_and_child_jobs_write_events(client: TestClient, db: Database, world: World) -> None:
+    """issue #3 scope 7 ("every job and task state change"): automatic tasks end in taskFinished or
+    taskError, and a child job's jobStarted names its parent (ADR 0010)."""
+    kid = task("stub", type="error", response="boom")
+    create_workflow(client, workflow("kid", {"a1": kid}, {"workflow_start": {"a1": "success"},
+                                                          "a1": {"workflow_end": "success"}}))
+    c1 = task("childJob", task="", workflow="kid", variables={}, loopType="", data_array=[])
+    create_workflow(client, workflow("mom", {"c1": c1}, {"workflow_start": {"c1": "success"},
+                                                         "c1": {"workflow_end": "success"}}))
+    mom = wait_for_job(client, start_job(client, "mom")["_id"])
+    rows = outbox(db)
+    by_topic = [(r["topic"], r["payload"]["job"]["name"]) for r in rows]
+    assert ("jobStarted", "kid") in by_topic and ("taskError", "kid") in by_topic
+    child = next(r["payload"] for r in rows if r["topic"] == "jobStarted" and r["payload"]["job"]["name"] == "kid")
+    assert child["job"]["parent"] == {"_id": mom["_id"], "task": "c1"}
+    error = next(r["payload"] for r in rows if r["topic"] == "taskError")
+    assert error["task"]["key"] == "a1" and error["task"]["finishState"] == "error" and error["by"] is None
+    assert "boom" not in json.dumps(rows)  # the task's error value is not in any payload
+    # the childJob task of the parent finished too (in error: its child ended in error)
+    assert any(r["topic"] == "taskError" and r["payload"]["task"]["key"] == "c1" for r in rows)
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)

@@ -22,7 +22,7 @@ from opsmgr.config import Settings
 from opsmgr.domain.documents import now_ms
 from opsmgr.engine.registry import Actor, Outcome, Registry, TaskContext, TaskSpec
 from opsmgr.services import engine as service
-from opsmgr.services import progress, schedules
+from opsmgr.services import event_triggers, events, progress, schedules, webhooks
 from opsmgr.store.database import Database
 
 log = logging.getLogger("opsmgr.engine")
@@ -53,6 +53,11 @@ class Engine:
         ]
         if self.settings.engine_workers and self.settings.schedule_poll_seconds > 0:
             self._workers.append(asyncio.create_task(self._schedule(), name="opsmgr-scheduler"))
+        if self.settings.engine_workers and self.settings.event_poll_seconds > 0:
+            # the trigger cursor exists before the server serves: no event of its first requests is missed
+            await run_in_threadpool(event_triggers.ensure, self.db)
+            self._workers.append(asyncio.create_task(self._event_triggers(), name="opsmgr-event-triggers"))
+            self._workers.append(asyncio.create_task(self._webhooks(), name="opsmgr-webhooks"))
 
     async def stop(self) -> None:
         if self._unsubscribe:
@@ -140,6 +145,39 @@ class Engine:
             except Exception:
                 log.exception("scheduler failed; continuing")
             await asyncio.sleep(self.settings.schedule_poll_seconds)
+
+    async def _event_triggers(self) -> None:
+        """Fire eventSystem triggers on new events (services.event_triggers); the cursor's lease lets one
+        process at a time do it."""
+        known = self.registry.known()
+        consumer = events.Consumer(event_triggers.CONSUMER, self.settings.server_id,
+                                   int(self.settings.event_lease_seconds * 1000))
+        while True:
+            try:
+                await run_in_threadpool(event_triggers.fire, self.db, consumer, known)
+                if consumer.more:
+                    continue  # a backlog: read on without sleeping
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("eventSystem triggers failed; continuing")
+            await asyncio.sleep(self.settings.event_poll_seconds)
+
+    async def _webhooks(self) -> None:
+        """Deliver events to webhooks (services.webhooks), each webhook's cursor leased by one process."""
+        deliveries = webhooks.Deliveries(self.db, self.settings, self.settings.server_id,
+                                         int(self.settings.event_lease_seconds * 1000))
+        try:
+            while True:
+                try:
+                    await deliveries.round()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("webhook delivery failed; continuing")
+                await asyncio.sleep(self.settings.event_poll_seconds)
+        finally:
+            await deliveries.close()
 
     async def execute(self, item: service.WorkItem) -> None:
         spec = self.registry.get(item.app, item.name)
