@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     engine_poll_seconds: float = Field(default=0.5, gt=0)
     # how often the engine fires due schedule triggers (services.schedules); 0 turns the scheduler off
     schedule_poll_seconds: float = Field(default=1.0, ge=0)
+    # event delivery (services.event_triggers, services.webhooks): how often the outbox is read (0: off), how
+    # long one process keeps a consumer's lease, and the webhook retry back-off (base doubling, capped)
+    event_poll_seconds: float = Field(default=0.5, ge=0)
+    event_lease_seconds: float = Field(default=30.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_base_seconds: float = Field(default=1.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=300.0, gt=0)
     lease_seconds: int = Field(default=300, ge=1)
     server_id: str = Field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     db_pool_size: int = Field(default=16, ge=1)
@@ -32,3 +39,6 @@ class Settings(BaseSettings):
     # the 32-byte key of encrypted variables (decisions §7); default: opsmgr.key next to a SQLite database
     # file, else in the working directory. `opsmgr serve` creates it (mode 0600) when absent.
     key_file: str | None = None
+    # a top-level job variable or task output whose JSON is larger than this (bytes) is stored aside, in
+    # job_data, and the job row holds a reference to it (GET /operations-manager/large-data/:id)
+    large_data_bytes: int = Field(default=64 * 1024, ge=1)

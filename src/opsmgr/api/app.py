@@ -14,10 +14,23 @@ from fastapi import FastAPI
 from opsmgr import __version__
 from opsmgr.api import errors
 from opsmgr.api.deps import AppState
-from opsmgr.api.routes import auth, authorization, automations, events, jobs, metrics, tasks, triggers, workflows
+from opsmgr.api.routes import (
+    auth,
+    authorization,
+    automations,
+    events,
+    jobs,
+    metrics,
+    tasks,
+    triggers,
+    webhooks,
+    workflows,
+)
+from opsmgr.api.routes import large_data as large_data_routes
 from opsmgr.config import Settings
 from opsmgr.engine.registry import Registry, default_registry
 from opsmgr.engine.runtime import Engine
+from opsmgr.services import large_data as large_data_service
 from opsmgr.services import secrets
 from opsmgr.services.auth import AuthCache
 from opsmgr.store.database import Database
@@ -67,6 +80,7 @@ def create_app(
     db = db or Database(settings.database_url, pool_size=settings.db_pool_size)
     registry = registry or default_registry()
     secrets.configure(settings)  # the key of encrypted variables, read when first needed (decisions §7)
+    large_data_service.configure(settings)  # the size above which a variable is stored aside
     engine = Engine(db, settings, registry)
 
     @asynccontextmanager
@@ -87,7 +101,8 @@ def create_app(
     app.state.opsmgr = AppState(settings, db, AuthCache(settings.auth_cache_seconds), registry.known())
     app.state.engine = engine
     errors.install(app)
-    for module in (auth, authorization, jobs, tasks, workflows, metrics, automations, triggers, events):
+    for module in (auth, authorization, jobs, tasks, workflows, metrics, automations, triggers, events, webhooks):
         app.include_router(module.router)
+    app.include_router(large_data_routes.router)
     app.add_middleware(RequestLog)
     return app

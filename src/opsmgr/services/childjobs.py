@@ -26,7 +26,7 @@ from typing import Any
 from opsmgr.domain.jobflow import JobFlow
 from opsmgr.domain.states import JobStatus
 from opsmgr.domain.workflow import Graph
-from opsmgr.services import progress
+from opsmgr.services import events, large_data, progress
 from opsmgr.store import jobs as job_store
 from opsmgr.store import tasks as task_store
 from opsmgr.store import workflows as workflow_store
@@ -113,7 +113,10 @@ def _start_next(conn: Connection, parent: dict[str, Any], row: dict[str, Any], b
         ancestors=list(parent["ancestors"]),
     )
     runtime["children"].append(child["id"])
-    job_store.insert_job(conn, child, job_store.job_groups(conn, parent["id"]))
+    groups = job_store.job_groups(conn, parent["id"])
+    child["visibility"] = job_store.visibility_key(groups)  # its iterations carry it (store.tasks.insert_tasks)
+    job_store.insert_job(conn, large_data.stored_row(conn, child), groups)
+    events.record(conn, "jobStarted", child, by=parent["created_by"])  # payload job.parent names the parent
     flow = JobFlow.new(Graph.of(wf["document"]))
     queued = progress.apply_step(conn, child, flow, flow.start(), now, budget)
     progress.save_job(conn, child, now, parent["created_by"])
@@ -134,6 +137,7 @@ def _advance(
         if runtime["pending"]:
             queued = _start_next(conn, parent, row, budget) or queued
             continue
+        large_data.resolve_jobs(conn, children)  # job_details carries the children's full variables
         return _result(row, children), queued
 
 
@@ -191,6 +195,7 @@ def child_ended(conn: Connection, child: dict[str, Any], now: int) -> bool:
     progress.finish_row(parent, row, result, now)
     task_store.update_task(conn, row["id"], {k: row[k] for k in (
         "variables", "status", "finish_state", "end_time", "last_updated", "queue_state", "due_at", "runtime")})
+    events.tasks_finished(conn, parent, [row])
     return progress.record_on(conn, parent, link["task"], result.finish_state, row["variables"]["outgoing"],
                               result.error, now, None) or queued
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from opsmgr.domain import retry
 from opsmgr.domain.documents import now_ms
-from opsmgr.services import events, progress, secrets
+from opsmgr.services import events, large_data, progress, secrets
 from opsmgr.store import accounts as account_store
 from opsmgr.store import jobs as job_store
 from opsmgr.store import tasks as task_store
@@ -63,6 +63,7 @@ def lease_work(db: Database, server_id: str, lease_seconds: int, limit: int) -> 
         for row in rows:
             job = job_store.get_job(conn, row["job_id"])
             assert job is not None
+            large_data.resolve_job(conn, job)  # tasks get full values
             try:
                 # decrypted just in time, for the task only: the rows keep the encrypted values
                 incoming = secrets.open_all(row["variables"]["incoming"], row["job_id"])
@@ -153,6 +154,7 @@ def record_work(
             progress.lock_ancestors(conn, item.job_id)
             job = job_store.get_job(conn, item.job_id, for_update=True)
             if job is not None:
+                large_data.resolve_job(conn, job)
                 again = recompute(secrets.open_all(job["variables"], item.job_id))
                 if again is not None:
                     finish_state, outputs, error, job_variables = again
@@ -205,7 +207,9 @@ def _retry(conn: Connection, item: WorkItem, row: dict[str, Any], finish_state: 
     delay = retry.retry_delay(definition.get("retrySettings"), finish_state, made)
     if delay is None:
         return False
-    iteration = progress.new_iteration(job, item.task_key, now)
+    full = dict(job)  # the new iteration's incoming takes full values; the job row keeps its references
+    large_data.resolve_job(conn, full)
+    iteration = progress.new_iteration(full, item.task_key, now)
     iteration["metrics"] = {**iteration["metrics"], "retrying": True, "retries": made + 1}
     iteration["due_at"] = now + delay
     task_store.insert_tasks(conn, [iteration])
