@@ -71,6 +71,8 @@ METHODS: tuple[Method, ...] = (
     _m("bulkDeleteJobs", "POST", "/operations-manager/jobs/bulk-delete", WRITE, _OM),
     # Operations Manager: tasks
     _m("getTasks", "GET", "/operations-manager/tasks", READ, _OM),
+    _m("getWorkableTasks", "GET", "/operations-manager/tasks/workable", READ, _OM),
+    _m("getRetryableTasks", "GET", "/operations-manager/tasks/retryable", READ, _OM),
     _m("getTask", "GET", "/operations-manager/tasks/{id}", READ, _OM),
     _m("getTaskHistory", "GET", "/operations-manager/tasks/{taskId}/history", READ, _OM),
     _m("claimTask", "POST", "/operations-manager/tasks/{taskId}/claim", WRITE, _OM),
@@ -81,6 +83,14 @@ METHODS: tuple[Method, ...] = (
     _m("getEvents", "GET", "/operations-manager/events", READ, _OM),
     _m("streamEvents", "GET", "/operations-manager/events/stream", READ, _OM),
     _m("getEventDefinition", "GET", "/operations-manager/events/{source:path}/{topic}", READ, _OM),
+    # webhooks (ours: Itential has none): admin only, they see every event
+    _m("getWebhooks", "GET", "/operations-manager/webhooks", frozenset({ADMIN}), _OM),
+    _m("createWebhook", "POST", "/operations-manager/webhooks", frozenset({ADMIN}), _OM),
+    _m("getWebhook", "GET", "/operations-manager/webhooks/{id}", frozenset({ADMIN}), _OM),
+    _m("updateWebhook", "PUT", "/operations-manager/webhooks/{id}", frozenset({ADMIN}), _OM),
+    _m("deleteWebhook", "DELETE", "/operations-manager/webhooks/{id}", frozenset({ADMIN}), _OM),
+    _m("getWebhookDeliveries", "GET", "/operations-manager/webhooks/{id}/deliveries", frozenset({ADMIN}), _OM),
+    _m("exportLargeData", "GET", "/operations-manager/large-data/{id}", READ, _OM),
     # Operations Manager: automations and triggers (issue #5)
     _m("getAutomations", "GET", "/operations-manager/automations", READ, _OM),
     _m("createAutomation", "POST", "/operations-manager/automations", DESIGN_WRITE, _OM),

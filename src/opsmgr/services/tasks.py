@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from opsmgr.domain import manual, search
-from opsmgr.domain.access import Principal, can_see_job
+from opsmgr.domain.access import WRITE, Principal, can_see_job
 from opsmgr.domain.documents import history_entry, now_ms, task_document, unstorable
 from opsmgr.domain.ids import TERMINATORS, require_object_id, require_task_key, require_uuid
 from opsmgr.domain.manual import ClaimDecision, FinishDecision, ManualTaskSnapshot
 from opsmgr.errors import Conflict, Invalid, NotFound
-from opsmgr.services import events, progress, secrets
+from opsmgr.services import dereference, events, progress, secrets
 from opsmgr.services.auth import principal_of
 from opsmgr.store import accounts as account_store
 from opsmgr.store import jobs as job_store
@@ -26,26 +26,27 @@ from opsmgr.store import tasks as task_store
 from opsmgr.store.database import Connection, Database
 from opsmgr.store.schema import task as task_table
 
-TASK_FIELDS = {
-    f.name: f
-    for f in (
-        search.Field("_id", "id"),
-        search.Field("name", "name"),
-        search.Field("app", "app"),
-        search.Field("status", "status"),
-        search.Field("type", "type"),
-        search.Field("location", "location"),
-        search.Field("view", "view"),
-        search.Field("job._id", "job_id"),
-        search.Field("job.task", "task_key"),
-        search.Field("metrics.owner", "owner"),
-        search.Field("metrics.finish_state", "finish_state"),
-        search.Field("metrics.start_time", "start_time", "date"),
-        search.Field("metrics.end_time", "end_time", "date"),
-        search.Field("metrics.claim_time", "claim_time", "date"),
-        search.Field("last_updated", "last_updated", "date"),
-    )
-}
+TASK_FIELDS = search.fields(
+    search.Field("_id", "id"),
+    search.Field("name", "name"),
+    search.Field("app", "app"),
+    search.Field("status", "status"),
+    search.Field("type", "type"),
+    search.Field("location", "location"),
+    search.Field("view", "view"),
+    search.Field("job._id", "job_id"),
+    search.Field("job.task", "task_key"),
+    search.Field("metrics.owner", "owner"),
+    search.Field("metrics.finish_state", "finish_state"),
+    search.Field("metrics.start_time", "start_time", "date"),
+    search.Field("metrics.end_time", "end_time", "date"),
+    search.Field("metrics.claim_time", "claim_time", "date"),
+    search.Field("last_updated", "last_updated", "date"),
+    search.Field("groups", "groups", "array"),
+    # dotted paths into JSON columns (domain.search: `variables.incoming.x`, `metrics.server_id`)
+    search.Field("variables", "variables", "json"),
+    search.Field("metrics", "metrics", "json"),
+)
 RETRIES = 3  # re-decisions after a lost race; each loser sees the winner on its next snapshot
 
 
@@ -74,25 +75,49 @@ def get_task(
     db: Database, caller: Principal, task_id: str, params: Iterable[tuple[str, str]] = ()
 ) -> dict[str, Any]:
     require_uuid(task_id, "id")
-    projection = search.parse_projection(params)
+    projection = search.parse_projection(params, dereference.TASK_REFS)
     with db.read() as conn:
         row, _ = _visible_row(conn, caller, task_id)
-    return search.project(task_document(row), projection.include, projection.exclude)
+        doc = dereference.tasks(conn, caller, [row], projection.dereference)[0]
+    return search.project(doc, projection.include, projection.exclude)
 
 
 def search_tasks(
-    db: Database, caller: Principal, params: Iterable[tuple[str, str]]
+    db: Database, caller: Principal, params: Iterable[tuple[str, str]], view: Any = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    query = search.parse(params, TASK_FIELDS, default_sort="name")
+    """A page of the task iterations the caller may see (GBAC in the query: decisions §4, §9); `view` is
+    an extra clause of a convenience view (workable, retryable)."""
+    query = search.parse(params, TASK_FIELDS, default_sort="name", dereferences=dereference.TASK_REFS)
     where = compile.where_clause(task_table, query) & job_store.visible_clause(
         task_table.c.job_id, None if caller.is_admin else caller.groups
     )
+    if view is not None:
+        where = where & view
     with db.read() as conn:
         rows, total = task_store.search_tasks(
             conn, where, compile.order_by(task_table, query), query.skip, query.limit
         )
-    docs = [search.project(task_document(r), query.include, query.exclude) for r in rows]
+        docs = dereference.tasks(conn, caller, rows, query.dereference)
+    docs = [search.project(d, query.include, query.exclude) for d in docs]
     return docs, search.page_metadata(query, total, len(docs))
+
+
+def workable_tasks(
+    db: Database, caller: Principal, params: Iterable[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The caller's inbox: manual tasks waiting for a person that the caller may work (decisions §4 "who
+    may work a manual task") and that are unassigned or the caller's own; normal search parameters apply."""
+    view = compile.workable_clause(
+        caller.account_id, None if caller.is_admin else caller.groups, bool(caller.roles & WRITE)
+    )
+    return search_tasks(db, caller, params, view)
+
+
+def retryable_tasks(
+    db: Database, caller: Principal, params: Iterable[tuple[str, str]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Task iterations in `error` of jobs the caller may see; normal search parameters apply."""
+    return search_tasks(db, caller, params, task_table.c.status == "error")
 
 
 def claim_task(db: Database, caller: Principal, task_id: str) -> dict[str, Any]:
@@ -224,7 +249,8 @@ def finish_task(
             task_store.append_history(
                 conn, task_id, "finish", caller.account_id, owner, owner, now, {"finish_state": state.value}
             )
-            events.record(conn, "taskFinished", row["job_id"], {**row, "owner": owner}, caller.account_id)
+            events.record(conn, events.task_topic(state.value), row["job_id"], {**row, **values, "owner": owner},
+                          caller.account_id)
             queued = progress.record_outcome(
                 conn, row["job_id"], row["task_key"], state.value, outgoing,
                 outgoing.get("error") if state == "error" else None, now, caller.account_id,

@@ -20,15 +20,19 @@ from opsmgr.store import workflows as store
 from opsmgr.store.database import Connection, Database
 from opsmgr.store.schema import workflow as workflow_table
 
-WORKFLOW_FIELDS = {
-    f.name: f
-    for f in (
-        search.Field("_id", "id"),
-        search.Field("name", "name"),
-        search.Field("created", "created", "date"),
-        search.Field("last_updated", "last_updated", "date"),
-    )
-}
+WORKFLOW_FIELDS = search.fields(
+    search.Field("_id", "id"),
+    search.Field("name", "name"),
+    search.Field("created", "created", "date"),
+    search.Field("last_updated", "last_updated", "date"),
+    search.Field("created_by", "created_by"),
+    search.Field("last_updated_by", "last_updated_by"),
+    # fields of the stored document (JSON; not sortable), and dotted paths below `tasks` / `inputSchema`
+    search.Field("description", "document", "json", ("description",)),
+    search.Field("type", "document", "json", ("type",)),
+    search.Field("tasks.*", "document", "json", ("tasks",)),
+    search.Field("inputSchema.*", "document", "json", ("inputSchema",)),
+)
 SERVER_FIELDS = ("_id", "created", "created_by", "last_updated", "last_updated_by", "createdVersion",
                  "lastUpdatedVersion", "errors", "warnings")
 
@@ -154,7 +158,7 @@ def search_workflows(db: Database, params: Iterable[tuple[str, str]]) -> dict[st
             query.skip,
             query.limit,
         )
-    items = [_document(r) for r in rows]
+    items = [search.project(_document(r), query.include, query.exclude) for r in rows]
     meta = search.page_metadata(query, total, len(items))
     return {
         "items": items,

@@ -141,8 +141,14 @@ job = Table(
     Column("end_time", BigInteger, nullable=True),
     Column("initiator", String(200), nullable=False),
     Column("trigger", Json, nullable=True),  # {automationId, triggerId, type, triggeredBy} when a trigger started it
+    # the job's group ids, sorted and space-separated ('' = none): GBAC as an index range (store.jobs, ADR 0009)
+    Column("visibility", Text, nullable=False, server_default=""),
     Index("ix_job_status_start", "status", "start_time"),
     Index("ix_job_name", "name"),
+    Index("ix_job_visibility", "visibility"),
+    # SQLite: a path into `variables` reads this instead of the job rows, whose workflow snapshots overflow
+    # into extra pages (ADR 0009). Not on PostgreSQL: a B-tree entry there is limited to ~2.7 kB.
+    Index("ix_job_visibility_variables", "visibility", "variables", "id").ddl_if(dialect="sqlite"),
 )
 
 job_group = Table(
@@ -180,10 +186,20 @@ task = Table(
     Column("due_at", BigInteger, nullable=True),
     Column("lease_until", BigInteger, nullable=True),
     Column("runtime", Json, nullable=True),  # implementation state between runs (e.g. a delay's wake time)
+    Column("visibility", Text, nullable=False, server_default=""),  # its job's (store.jobs, ADR 0009)
     Index("ix_task_job", "job_id", "task_key"),
-    Index("ix_task_status_type", "status", "type"),
     Index("ix_task_owner", "owner"),
     Index("ix_task_queue", "queue_state", "due_at"),
+    # search (migration 0006, ADR 0009): counts read (visibility, ...) ranges; pages walk (sort key, id)
+    Index("ix_task_status_type_start", "status", "type", "start_time", "visibility", "id"),
+    Index("ix_task_visibility_start", "visibility", "start_time"),
+    Index("ix_task_visibility_name", "visibility", "name"),
+    Index("ix_task_start_id", "start_time", "id", "visibility"),
+    Index("ix_task_name_id", "name", "id", "visibility"),
+    # the inbox (tasks/workable): only manual tasks waiting for a person, with every column its clause reads
+    Index("ix_task_waiting", "type", "status", "start_time", "id", "visibility", "owner", "job_id", "groups",
+          sqlite_where=text("type = 'manual' AND status = 'running'"),
+          postgresql_where=text("type = 'manual' AND status = 'running'")),
 )
 
 task_history = Table(
@@ -266,4 +282,64 @@ event = Table(
     Column("payload", Json, nullable=False),  # ids, names, statuses, who: never variable values
     Column("at", BigInteger, nullable=False),
     Index("ix_event_job", "job_id"),
+)
+
+# Event delivery (issue #3 scope 7, issue #5 eventSystem triggers, migration 0005): a durable cursor per
+# consumer of the outbox (the eventSystem trigger runner, each webhook), leased by one process at a time.
+event_consumer = Table(
+    "event_consumer",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("last_event_id", Integer, nullable=False),  # every event up to this id is handled
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),  # failed tries of the next event (webhooks)
+    Column("retry_at", BigInteger, nullable=True),  # not before this time (back-off)
+)
+
+webhook = Table(
+    "webhook",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("document", Json, nullable=False),  # the filter: topics, jobNames, automationIds
+    Column("secret", Json, nullable=True),  # the HMAC secret, encrypted (services.secrets)
+    Column("created", BigInteger, nullable=False),
+    Column("created_by", ID, nullable=True),
+    Column("last_updated", BigInteger, nullable=False),
+    Column("last_updated_by", ID, nullable=True),
+)
+
+webhook_delivery = Table(
+    "webhook_delivery",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", ID, ForeignKey("webhook.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", Integer, nullable=False),
+    Column("topic", String(100), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("delivered", Boolean, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Index("ix_webhook_delivery_webhook", "webhook_id", "id"),
+)
+
+# Large variable values stored aside (issue #3 scope 1, migration 0007; services.large_data): a top-level job
+# variable or task output above `large_data_bytes`; the job row holds `{"$largeData": id, "size": n}` in its
+# place. No foreign key: the delete use cases delete a job's rows with the job.
+job_data = Table(
+    "job_data",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("job_id", ID, nullable=False),
+    Column("task_id", UUID_LEN, nullable=True),  # the task iteration whose output it is, if any
+    Column("name", Text, nullable=False),  # where it belongs in the job row: /variables/x, /progress/<key>/outgoing/y
+    Column("value", Json, nullable=False),  # as the job row would hold it: encrypted values stay encrypted
+    Column("size", BigInteger, nullable=False),  # bytes of its compact UTF-8 JSON
+    Column("created", BigInteger, nullable=False),
+    Index("ix_job_data_job", "job_id"),
 )

@@ -1,4 +1,5 @@
-"""Operations Manager task routes: read, search, claim, release, assign, finish, history (decisions §5)."""
+"""Operations Manager task routes: read, search, the workable/retryable views, claim, release, assign, finish,
+history (decisions §5, §9)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,25 @@ class FinishBody(BaseModel):
 async def get_tasks(request: Request, caller: Principal = Depends(require("getTasks"))) -> JSONResponse:
     st = state(request)
     docs, meta = await st.run(tasks.search_tasks, st.db, caller, list(request.query_params.multi_items()))
+    return ok("Successfully retrieved search results", docs, meta)
+
+
+# the views are declared before /tasks/{id} so that route does not take "workable" for an id
+@router.get("/tasks/workable")
+async def get_workable_tasks(
+    request: Request, caller: Principal = Depends(require("getWorkableTasks"))
+) -> JSONResponse:
+    st = state(request)
+    docs, meta = await st.run(tasks.workable_tasks, st.db, caller, list(request.query_params.multi_items()))
+    return ok("Successfully retrieved search results", docs, meta)
+
+
+@router.get("/tasks/retryable")
+async def get_retryable_tasks(
+    request: Request, caller: Principal = Depends(require("getRetryableTasks"))
+) -> JSONResponse:
+    st = state(request)
+    docs, meta = await st.run(tasks.retryable_tasks, st.db, caller, list(request.query_params.multi_items()))
     return ok("Successfully retrieved search results", docs, meta)
 
 

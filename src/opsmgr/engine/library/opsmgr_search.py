@@ -30,7 +30,7 @@ from opsmgr.services import tasks as task_service
 from opsmgr.store.database import Database
 
 APP = "OperationsManager"
-PLAIN = ("limit", "skip", "sort", "order", "include", "exclude")
+PLAIN = ("limit", "skip", "sort", "order", "include", "exclude", "dereference")
 Search = Callable[[Database, Any, Iterable[tuple[str, str]]], tuple[list[dict[str, Any]], dict[str, Any]]]
 
 
@@ -56,6 +56,8 @@ def _fields(prefix: str, value: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     for name, inner in value.items():
         path = f"{prefix}.{name}" if prefix else str(name)
         if isinstance(inner, Mapping):
+            if not inner:
+                raise QueryError(f"{path} needs a value, got an empty object")
             yield from _fields(path, inner)
         else:
             yield path, inner
@@ -72,7 +74,10 @@ def query_pairs(parameters: Any) -> list[tuple[str, str]]:
         if key in PLAIN:
             pairs.append((key, _text(value)))
         elif isinstance(value, Mapping):
-            pairs.extend((f"{key}[{field}]", _text(inner)) for field, inner in _fields("", value))
+            try:
+                pairs.extend((f"{key}[{field}]", _text(inner)) for field, inner in _fields("", value))
+            except QueryError as exc:
+                raise QueryError(f"{key}: {exc}") from None
         else:
             raise QueryError(f"{key} must be an object of field: value (or one of {', '.join(PLAIN)})")
     return pairs
