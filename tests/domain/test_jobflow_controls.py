@@ -155,3 +155,59 @@ def test_revert_reports_active_tasks_in_the_cleared_part():
     assert active == ["m"] and flow.phases["m"] == Phase.PENDING
     assert flow.settle().start == []
     assert sorted(flow.finished("a", "success").start) == ["b", "m"]
+
+
+# revert transitions in the workflow (workflow-semantics §1.4) -----------------------------------------------
+
+RETRY_LOOP = {"workflow_start": {"a": "success"}, "a": {"c": "success", "m": "error"},
+              "m": {"a": ("success", "revert"), "workflow_end": "failure"}, "c": {"workflow_end": "success"}}
+
+
+def test_a_revert_transition_clears_from_its_target_forward_and_runs_the_target_again():
+    """a errors → m (a person: "Retry?") → success is a revert transition back to a."""
+    flow = flow_of(["a", "c", "m"], RETRY_LOOP)
+    flow.start()
+    assert flow.finished("a", "error").start == ["m"]
+    step = flow.finished("m", "success")
+    assert step.start == ["a"] and not step.complete and step.error is None
+    assert flow.phases["a"] == Phase.ACTIVE and flow.finish_states["a"] is None
+    assert flow.phases["m"] == flow.phases["c"] == Phase.PENDING and flow.finish_states["m"] is None
+    assert flow.finished("a", "error").start == ["m"]  # round two
+    assert flow.finished("m", "success").start == ["a"]
+    assert flow.finished("a", "success").start == ["c"]
+    assert flow.finished("c", "success").complete
+
+
+def test_a_state_without_a_revert_transition_still_follows_the_standard_one():
+    flow = flow_of(["a", "c", "m"], RETRY_LOOP)
+    flow.start()
+    flow.finished("a", "error")
+    assert flow.finished("m", "failure").complete
+
+
+def test_a_revert_transition_on_error_is_an_error_path_and_is_followed():
+    flow = flow_of(["a", "b"], {"workflow_start": {"a": "success"}, "a": {"b": "success"},
+                                "b": {"a": ("error", "revert"), "workflow_end": "success"}})
+    flow.start()
+    flow.finished("a", "success")
+    assert flow.has_error_path("b") and not flow.has_error_path("a")
+    assert flow.finished("b", "error").start == ["a"] and flow.phases["b"] == Phase.PENDING
+
+
+def test_an_outcome_recorded_while_paused_follows_its_revert_transition_when_settled():
+    """A paused job records outcomes without settling them; resume settles, and the revert is followed."""
+    flow = flow_of(["a", "c", "m"], RETRY_LOOP)
+    flow.start()
+    flow.finished("a", "error")
+    flow.phases["m"], flow.finish_states["m"] = Phase.DONE, "success"  # as services.progress does when paused
+    assert flow.settle().start == ["a"]
+    assert flow.settle().start == []  # followed once
+
+
+def test_a_revert_transition_to_workflow_start_runs_the_workflow_again():
+    flow = flow_of(["a", "m"], {"workflow_start": {"a": "success"}, "a": {"m": "success"},
+                                "m": {"workflow_start": ("failure", "revert"), "workflow_end": "success"}})
+    flow.start()
+    flow.finished("a", "success")
+    assert flow.finished("m", "failure").start == ["a"]
+    assert flow.phases["workflow_start"] == Phase.DONE and flow.phases["m"] == Phase.PENDING

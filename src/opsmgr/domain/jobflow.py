@@ -41,6 +41,9 @@ class Step:
     # are in `start`. The engine sets the forEach task's `current_item` before starting them.
     passes: list[tuple[str, int]] = field(default_factory=list)
     loops_done: list[str] = field(default_factory=list)  # forEach tasks that finished their last pass
+    # tasks a revert transition cleared: their unfinished iterations are canceled and their outputs no longer
+    # used, before the tasks in `start` run again
+    cleared: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -147,10 +150,32 @@ class JobFlow:
 
     def settle(self) -> Step:
         step = Step()
+        self._follow_reverts(step)
         self._join(step)
         while self._advance_loops(step):
             self._join(step)
         return self._conclude(step)
+
+    def _follow_reverts(self, step: Step) -> None:
+        """A finished task whose finish state has revert transitions goes back (workflow-semantics §1.4):
+        every task from each target forward, the target and the task itself included, is cleared to
+        pending, and the targets run again."""
+        for key in sorted(k for k, p in self.phases.items() if p == Phase.DONE):
+            if self.phases[key] != Phase.DONE:
+                continue  # cleared by an earlier revert in this pass
+            state = self.finish_states[key]
+            targets = sorted(e.target for e in self.graph.outgoing[key] if e.type == "revert" and e.state == state)
+            if not targets:
+                continue
+            reached = {t: self.downstream(t) for t in targets}
+            region = set().union(*reached.values()) | (set(targets) - {START}) | {key}
+            self.reopen(region)
+            step.cleared.extend(sorted(region - set(step.cleared)))
+            for target in targets:
+                # a target that another target leads to runs again through the join rule, not twice
+                if target != START and not any(target in reached[o] for o in targets if o != target):
+                    self.phases[target] = Phase.ACTIVE
+                    step.start.append(target)
 
     def _join(self, step: Step) -> None:
         for key in self.graph.topological():
@@ -212,7 +237,8 @@ class JobFlow:
         )
 
     def has_error_path(self, key: str) -> bool:
-        return bool(self.graph.standard_out(key, "error"))
+        """True when an error outcome of `key` has a transition to follow, standard or revert."""
+        return any(e.state == "error" for e in self.graph.outgoing[key])
 
     # job controls (issue #3): retry, continue, revert ------------------------------------------------
 

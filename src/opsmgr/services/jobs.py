@@ -15,7 +15,7 @@ from opsmgr.domain.jobflow import JobFlow, Step
 from opsmgr.domain.states import JobStatus, TaskStatus, job_transition, task_transition
 from opsmgr.domain.workflow import START, Graph, validate
 from opsmgr.errors import Conflict, Invalid, NotFound
-from opsmgr.services import childjobs, events, progress, secrets
+from opsmgr.services import dereference, events, large_data, progress, secrets
 from opsmgr.store import accounts as account_store
 from opsmgr.store import jobs as job_store
 from opsmgr.store import search as compile
@@ -24,21 +24,26 @@ from opsmgr.store import workflows as workflow_store
 from opsmgr.store.database import Connection, Database
 from opsmgr.store.schema import job as job_table
 
-JOB_FIELDS = {
-    f.name: f
-    for f in (
-        search.Field("_id", "id"),
-        search.Field("name", "name"),
-        search.Field("description", "description"),
-        search.Field("status", "status"),
-        search.Field("type", "type"),
-        search.Field("metrics.start_time", "start_time", "date"),
-        search.Field("metrics.end_time", "end_time", "date"),
-        search.Field("created", "created", "date"),
-        search.Field("last_updated", "last_updated", "date"),
-        search.Field("created_by", "created_by"),
-    )
-}
+JOB_FIELDS = search.fields(
+    search.Field("_id", "id"),
+    search.Field("name", "name"),
+    search.Field("description", "description", text_search=True),  # contains = word/phrase search
+    search.Field("status", "status"),
+    search.Field("type", "type"),
+    search.Field("metrics.start_time", "start_time", "date"),
+    search.Field("metrics.end_time", "end_time", "date"),
+    search.Field("metrics.user", "created_by"),
+    search.Field("created", "created", "date"),
+    search.Field("last_updated", "last_updated", "date"),
+    search.Field("created_by", "created_by"),
+    search.Field("last_updated_by", "last_updated_by"),
+    search.Field("groups", "id", "groups"),
+    search.Field("watchers", "watchers", "array"),
+    search.Field("ancestors", "ancestors", "array"),
+    # dotted paths into JSON columns (domain.search): `variables.a.b`, `parent.job`
+    search.Field("variables", "variables", "json"),
+    search.Field("parent", "parent", "json"),
+)
 
 
 def start_job(
@@ -84,7 +89,8 @@ def start_job(
                       now, trigger=trigger)
         flow = JobFlow.new(Graph.of(document))
         step = flow.start()
-        job_store.insert_job(conn, job, groups)
+        job["visibility"] = job_store.visibility_key(groups)  # its iterations carry it (store.tasks.insert_tasks)
+        job_store.insert_job(conn, large_data.stored_row(conn, job), groups)
         events.record(conn, "jobStarted", job, by=caller.account_id)
         queued = progress.apply_step(conn, job, flow, step, now)
         progress.save_job(conn, job, now, caller.account_id)
@@ -154,26 +160,28 @@ def get_job(
     db: Database, caller: Principal, job_id: str, params: Iterable[tuple[str, str]] = ()
 ) -> dict[str, Any]:
     require_object_id(job_id, "id")
-    projection = search.parse_projection(params)
+    projection = search.parse_projection(params, dereference.JOB_REFS)
     with db.read() as conn:
         job = job_store.get_job(conn, job_id)
         groups = job_store.job_groups(conn, job_id) if job else []
-    if job is None or not can_see_job(caller, groups):
-        raise NotFound(f"job {job_id} not found")
-    return search.project(job_document(job, groups), projection.include, projection.exclude)
+        if job is None or not can_see_job(caller, groups):
+            raise NotFound(f"job {job_id} not found")
+        doc = dereference.jobs(conn, [job], {job_id: groups}, projection.dereference)[0]
+    return search.project(doc, projection.include, projection.exclude)
 
 
 def search_jobs(
     db: Database, caller: Principal, params: Iterable[tuple[str, str]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    query = search.parse(params, JOB_FIELDS, default_sort="name")
+    query = search.parse(params, JOB_FIELDS, default_sort="name", dereferences=dereference.JOB_REFS)
     where = compile.where_clause(job_table, query) & job_store.visible_clause(
         job_table.c.id, None if caller.is_admin else caller.groups
     )
     with db.read() as conn:
         rows, total = job_store.search_jobs(conn, where, compile.order_by(job_table, query), query.skip, query.limit)
         groups = job_store.groups_of_jobs(conn, [r["id"] for r in rows])
-    docs = [search.project(job_document(r, groups[r["id"]]), query.include, query.exclude) for r in rows]
+        docs = dereference.jobs(conn, rows, groups, query.dereference)
+    docs = [search.project(d, query.include, query.exclude) for d in docs]
     return docs, search.page_metadata(query, total, len(docs))
 
 
@@ -224,13 +232,11 @@ def _bulk(
     return [results[i] for i in ids]
 
 
-def _cancel_iterations(
-    conn: Connection, jobs: list[dict[str, Any]], now: int, keys: Iterable[str] | None = None
-) -> int:
-    """Cancel the unfinished iterations of `jobs` (of task `keys` only, if given) through the task state
-    machine, and show them canceled in each job's progress (not saved here). Returns how many."""
+def _cancel_iterations(conn: Connection, jobs: list[dict[str, Any]], now: int) -> int:
+    """Cancel the unfinished iterations of `jobs` through the task state machine, and show them canceled in
+    each job's progress (not saved here). Returns how many."""
     by_id = {j["id"]: j for j in jobs}
-    waiting = task_store.waiting_iterations(conn, list(by_id), keys)
+    waiting = task_store.waiting_iterations(conn, list(by_id))
     for row in waiting:
         task_transition(row["status"], TaskStatus.CANCELED)
     task_store.cancel_iterations(conn, [r["id"] for r in waiting], now)
@@ -238,9 +244,6 @@ def _cancel_iterations(
         entry = by_id[row["job_id"]]["progress"].setdefault(row["task_key"], {})
         if row["id"] in entry.get("iterations", []):
             entry["status"] = TaskStatus.CANCELED.value
-    if keys is not None:  # cleared by continue/revert: children of a waiting childJob go too
-        for job in jobs:
-            childjobs.cancel_children(conn, job, [r["id"] for r in waiting if r["job_id"] == job["id"]], now)
     return len(waiting)
 
 
@@ -308,6 +311,7 @@ def _reactivate(conn: Connection, job: dict[str, Any], flow: JobFlow, now: int) 
 def _resume(conn: Connection, job: dict[str, Any], now: int, by: str) -> str:
     if job["status"] != JobStatus.PAUSED:
         raise Conflict(f"job {job['id']} is {job['status']}; only a paused job can be resumed")
+    large_data.resolve_job(conn, job)  # tasks it starts read full values
     flow = JobFlow.restore(Graph.of(job["workflow"]), job["progress"])
     _, stops = _reactivate(conn, job, flow, now)
     progress.save_job(conn, job, now, by)
@@ -444,15 +448,6 @@ def _task_key(job: dict[str, Any], key: str, name: str) -> str:
     return key
 
 
-def _clear_entries(job: dict[str, Any], keys: Iterable[str]) -> None:
-    """Cleared tasks show `incomplete`, and their outputs are no longer visible to `$var.<key>` (the task
-    iterations keep them: data is saved, not used)."""
-    for key in keys:
-        entry = job["progress"].setdefault(key, {})
-        entry.update(status=TaskStatus.INCOMPLETE.value, outgoing={}, error=None)
-        entry.pop("stops_job", None)
-
-
 def _controlled(
     db: Database, caller: Principal, job_id: str, change: Callable[[Connection, dict[str, Any], JobFlow, int], bool]
 ) -> dict[str, Any]:
@@ -462,6 +457,7 @@ def _controlled(
     with db.write() as conn:
         progress.lock_ancestors(conn, job_id)
         job, groups = _locked_job(conn, caller, job_id)
+        large_data.resolve_job(conn, job)  # tasks it starts read full values
         before = job["status"]
         flow = JobFlow.restore(Graph.of(job["workflow"]), job["progress"])
         queued = change(conn, job, flow, now)
@@ -498,7 +494,7 @@ def retry_task(
             state = latest["status"] if latest else "not reached"
             raise Conflict(f"task {key} of job {job_id} did not end in error ({state})", {"status": state})
         reopened = flow.retry(key)
-        _clear_entries(job, reopened)
+        progress.clear_tasks(conn, job, reopened, now)
         job["progress"][key].pop("stops_job", None)
         if job["status"] != JobStatus.RUNNING:
             job["status"] = job_transition(job["status"], JobStatus.RUNNING).value
@@ -538,9 +534,8 @@ def continue_job(db: Database, caller: Principal, job_id: str, from_task: str) -
             raise Conflict(
                 f"job {job_id} is {job['status']}; only a job in error can be continued", {"status": job["status"]}
             )
-        region, active = flow.continue_from(key)
-        _cancel_iterations(conn, [job], now, active)
-        _clear_entries(job, region)
+        region, _active = flow.continue_from(key)
+        progress.clear_tasks(conn, job, region, now)
         job["status"] = job_transition(job["status"], JobStatus.RUNNING).value
         return progress.apply_step(conn, job, flow, flow.settle(), now)
 
@@ -565,7 +560,7 @@ def revert_job(db: Database, caller: Principal, job_id: str, from_task: str, to_
                 f"job {job_id} is {job['status']}; only a paused or errored job can be reverted",
                 {"status": job["status"]},
             )
-        region, active = flow.revert(source, target)
+        region, _active = flow.revert(source, target)
         others = sorted(k for k, e in job["progress"].items() if e.get("stops_job") and k not in region)
         if others:
             raise Conflict(
@@ -573,8 +568,7 @@ def revert_job(db: Database, caller: Principal, job_id: str, from_task: str, to_
                 "(it goes to error) and then revert or retry",
                 {"tasks": others},
             )
-        _cancel_iterations(conn, [job], now, active)
-        _clear_entries(job, region)
+        progress.clear_tasks(conn, job, region, now)
         job["status"] = job_transition(job["status"], JobStatus.RUNNING).value
         queued = False
         if target != START and progress.flow_task(job["workflow"]["tasks"][target]):
@@ -601,15 +595,17 @@ def _deletion_denial(job: dict[str, Any]) -> str | None:
 def _delete_tree(conn: Connection, job: dict[str, Any]) -> dict[str, int]:
     ids = [job["id"], *(c["id"] for c in job_store.descendants(conn, job["id"], for_update=True))]
     tasks, history = task_store.delete_tasks_of_jobs(conn, ids)
+    large = large_data.delete_of_jobs(conn, ids)  # no foreign key: they go here, with their jobs
     jobs = job_store.delete_jobs(conn, ids)
-    return {"jobs": jobs, "tasks": tasks, "jobHistory": history, "jobData": 0, "jobDataLargeFiles": 0}
+    return {"jobs": jobs, "tasks": tasks, "jobHistory": history, "jobData": 0, "jobDataLargeFiles": large}
 
 
 def delete_job(db: Database, caller: Principal, job_id: str) -> list[dict[str, Any]]:
     """deleteJob: a root job (`ancestors == [self]`) that is `complete` or `canceled` is deleted with its
     child jobs, their task iterations and the iterations' history. Answers one `{collection,
-    deletedCount}` per collection (`jobData` and `jobDataLargeFiles` are always 0: opsmgr keeps job
-    variables on the job). 409 for a child job or a job in another state."""
+    deletedCount}` per collection (`jobData` is always 0: opsmgr keeps job variables on the job row;
+    `jobDataLargeFiles` counts the large values stored aside, services.large_data). 409 for a child job
+    or a job in another state."""
     require_object_id(job_id, "jobId")
     with db.write() as conn:
         job, _ = _locked_job(conn, caller, job_id)

@@ -10,17 +10,17 @@ applied one after the other on PostgreSQL (SQLite serializes every write transac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from opsmgr.domain.ids import new_uuid
 from opsmgr.domain.jobflow import JobFlow, Phase, Step
-from opsmgr.domain.states import JobStatus, TaskStatus, job_transition
+from opsmgr.domain.states import JobStatus, TaskStatus, job_transition, task_transition
 from opsmgr.domain.variables import job_target, parse_reference, promote, resolve_incoming
 from opsmgr.domain.workflow import Graph
 from opsmgr.errors import Invalid, NotFound
-from opsmgr.services import events, secrets
+from opsmgr.services import events, large_data, secrets
 from opsmgr.store import jobs as job_store
 from opsmgr.store import tasks as task_store
 from opsmgr.store.database import Connection
@@ -106,7 +106,7 @@ def new_iteration(job: Mapping[str, Any], key: str, now: int) -> dict[str, Any]:
         "decorators": list(declared.get("decorators") or []),
         "error": None,
     }
-    return {
+    row = {
         "id": row_id,
         "job_id": job["id"],
         "task_key": key,
@@ -131,6 +131,9 @@ def new_iteration(job: Mapping[str, Any], key: str, now: int) -> dict[str, Any]:
         "lease_until": None,
         "runtime": None,
     }
+    if "visibility" in job:  # the job row's access key (store.jobs), so inserting needs no lookup
+        row["visibility"] = job["visibility"]
+    return row
 
 
 def _resolve(declared: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,10 +200,18 @@ def _waiting(row: dict[str, Any]) -> None:
     row.update(status=TaskStatus.RUNNING.value, queue_state=None, due_at=None)
 
 
-def _run_inline(job: dict[str, Any], row: dict[str, Any], now: int) -> InlineResult | None:
+def _run_inline(conn: Connection, job: dict[str, Any], row: dict[str, Any], now: int) -> InlineResult | None:
     """Run a ready task now if it is pure; on success the row is turned into its finished form."""
-    if not _inline_candidate(job, job["workflow"]["tasks"][row["task_key"]]):
+    definition = job["workflow"]["tasks"][row["task_key"]]
+    if not _inline_candidate(job, definition):
         return None
+    if definition.get("actor") not in (None, "", "job"):  # it runs as someone else: record who
+        from opsmgr.services.engine import resolve_actor  # the engine's use cases build on this module
+
+        actor, _why = resolve_actor(conn, job, row["task_key"])
+        if actor is None:
+            return None  # the queue ends it in error, saying why (services.engine)
+        row["metrics"] = {**row["metrics"], "user": actor["_id"]}
     result = _inline[-1](row, job)
     if result is None:
         return None
@@ -217,7 +228,32 @@ def _run_inline(job: dict[str, Any], row: dict[str, Any], now: int) -> InlineRes
                         result.job_description)
 
 
+def clear_tasks(conn: Connection, job: dict[str, Any], keys: Iterable[str], now: int) -> None:
+    """Clear tasks a revert goes back over (a revert transition or the revert control): their unfinished
+    iterations are canceled (with the child jobs of a waiting childJob), they show `incomplete`, and their
+    outputs are no longer visible to `$var.<key>` (the iterations keep them: data is saved, not used)."""
+    from opsmgr.services import childjobs  # childjobs uses this module
+
+    keys = list(keys)
+    waiting = task_store.waiting_iterations(conn, [job["id"]], keys)
+    for row in waiting:
+        task_transition(row["status"], TaskStatus.CANCELED)
+    task_store.cancel_iterations(conn, [r["id"] for r in waiting], now)
+    childjobs.cancel_children(conn, job, [r["id"] for r in waiting], now)
+    for key in keys:
+        entry = job["progress"].setdefault(key, {})
+        entry.update(status=TaskStatus.INCOMPLETE.value, outgoing={}, error=None)
+        entry.pop("stops_job", None)
+
+
 def apply_step(
+    conn: Connection, job: dict[str, Any], flow: JobFlow, step: Step, now: int, budget: list[int] | None = None
+) -> bool:
+    with events.batch(conn):  # the events of a chain of inline tasks: one insert
+        return _apply_step(conn, job, flow, step, now, budget)
+
+
+def _apply_step(
     conn: Connection, job: dict[str, Any], flow: JobFlow, step: Step, now: int, budget: list[int] | None = None
 ) -> bool:
     """Start the tasks a step asks for, or end the job; returns True if automatic work was queued.
@@ -232,6 +268,8 @@ def apply_step(
     queued = False
     finished: list[tuple[str, InlineResult]] = []
     loops: list[tuple[str, dict[str, Any]]] = []
+    if step.cleared:
+        clear_tasks(conn, job, step.cleared, now)
     for loop_key, index in step.passes:
         _set_current_item(job, loop_key, index)
     if step.start:
@@ -251,7 +289,7 @@ def apply_step(
                 _waiting(row)
                 loops.append((key, row))
             elif budget[0] > 0:
-                result = _run_inline(job, row, now)
+                result = _run_inline(conn, job, row, now)
                 if result is not None:
                     budget[0] -= 1
             if result is not None:
@@ -259,6 +297,7 @@ def apply_step(
             _note_iteration(job, row)
             rows.append(row)
         task_store.insert_tasks(conn, rows)
+        events.tasks_finished(conn, job, rows)  # those run inline or ended at once: one insert
         queued = queued or any(r["queue_state"] == "ready" for r in rows)
     if step.complete:
         job["status"] = job_transition(job["status"], JobStatus.COMPLETE).value
@@ -284,6 +323,7 @@ def apply_step(
             finish_row(job, row, result, now)
             task_store.update_task(conn, row["id"], {k: row[k] for k in (
                 "variables", "status", "finish_state", "end_time", "last_updated", "queue_state", "due_at")})
+            events.tasks_finished(conn, job, [row])
             finished.append((key, result))
             continue
         job["progress"][key]["loop_items"] = items
@@ -324,6 +364,7 @@ def _end_loop(conn: Connection, job: dict[str, Any], key: str, now: int) -> None
     finish_row(job, row, InlineResult("success", entry["outgoing"]), now)
     task_store.update_task(conn, row["id"], {k: row[k] for k in (
         "variables", "status", "finish_state", "end_time", "last_updated", "queue_state", "due_at")})
+    events.tasks_finished(conn, job, [row])
 
 
 def _note_canceled(job: dict[str, Any], task_id: str) -> None:
@@ -334,6 +375,8 @@ def _note_canceled(job: dict[str, Any], task_id: str) -> None:
 
 def save_job(conn: Connection, job: dict[str, Any], now: int, by: str | None) -> None:
     events.job_saved(conn, job, by)  # a status change is an event, in this transaction
+    # large values go to job_data; the job (and answers made from it) now hold references, like its row
+    job["variables"], job["progress"] = large_data.stored_form(conn, job)
     job_store.update_job(
         conn,
         job["id"],
@@ -390,6 +433,7 @@ def record_on(
 ) -> bool:
     """record_outcome on a job row already read FOR UPDATE. When the job ends this way and is a child
     job, its parent's childJob task learns of it in the same transaction."""
+    large_data.resolve_job(conn, job)  # the engine works on full values
     job["progress"] = dict(job["progress"])
     job["variables"] = dict(job["variables"])
     before = job["status"]
