@@ -33,7 +33,7 @@ from opsmgr.errors import Conflict, Invalid, NotFound
 from opsmgr.services import automations, events, jobs, progress, schedules
 from opsmgr.store import automations as store
 from opsmgr.store import events as event_store
-from opsmgr.store.database import Connection, Database
+from opsmgr.store.database import Connection, Database, InTransaction
 
 log = logging.getLogger("opsmgr.events")
 
@@ -131,7 +131,7 @@ def _start(db: Database, conn: Connection, trigger_id: str, event: Mapping[str, 
     groups = list(dict.fromkeys([*gbac.read, *gbac.write]))
     try:
         with conn.begin_nested():
-            job = jobs.start_job(schedules._InTransaction(db, conn), schedules._owner(conn, row),
+            job = jobs.start_job(InTransaction(db, conn), schedules.trigger_owner(conn, row),
                                  automation["component_name"], automation["description"] or None, "automation",
                                  variables, groups, known_tasks, trigger=origin)
     except (Invalid, Conflict, NotFound) as exc:

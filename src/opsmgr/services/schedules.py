@@ -15,8 +15,7 @@ time stays claimed so a broken schedule does not retry at every poll.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from typing import Any
 
 from opsmgr.domain import schedules as rules
@@ -26,28 +25,9 @@ from opsmgr.errors import Conflict, Invalid, NotFound
 from opsmgr.services import automations, jobs, progress
 from opsmgr.store import accounts as account_store
 from opsmgr.store import automations as store
-from opsmgr.store.database import Connection, Database
+from opsmgr.store.database import Connection, Database, InTransaction
 
 log = logging.getLogger("opsmgr.scheduler")
-
-
-class _InTransaction(Database):
-    """The open transaction of `conn`, shaped like a Database, so a use case that opens its own
-    transaction (jobs.start_job) joins ours instead: the claim and the job commit together."""
-
-    def __init__(self, outer: Database, conn: Connection) -> None:
-        self.url = outer.url
-        self.dialect = outer.dialect
-        self.engine = outer.engine
-        self._conn = conn
-
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
-        yield self._conn
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        yield self._conn
 
 
 def fire_due(db: Database, now: int, known_tasks: Collection[tuple[str, str]] = (),
@@ -101,7 +81,7 @@ def _start(db: Database, conn: Connection, row: dict[str, Any], doc: dict[str, A
     groups = list(dict.fromkeys([*gbac.read, *gbac.write]))
     try:
         with conn.begin_nested():
-            return jobs.start_job(_InTransaction(db, conn), _owner(conn, row), automation["component_name"],
+            return jobs.start_job(InTransaction(db, conn), trigger_owner(conn, row), automation["component_name"],
                                   automation["description"] or None, "automation", variables, groups,
                                   known_tasks, trigger=origin)
     except (Invalid, Conflict, NotFound) as exc:
@@ -109,7 +89,7 @@ def _start(db: Database, conn: Connection, row: dict[str, Any], doc: dict[str, A
         return None
 
 
-def _owner(conn: Connection, row: dict[str, Any]) -> Principal:
+def trigger_owner(conn: Connection, row: dict[str, Any]) -> Principal:
     """Scheduled jobs are created by the trigger's last editor (its creator when none); initiator is
     that account's username ("schedule" when the account is gone)."""
     account_id = row["last_updated_by"] or row["created_by"] or ""

@@ -18,10 +18,10 @@ from opsmgr.domain.access import Principal
 from opsmgr.domain.documents import now_ms
 from opsmgr.domain.ids import new_object_id, require_object_id
 from opsmgr.errors import Conflict, Invalid, NotFound
-from opsmgr.services import automations, jobs
+from opsmgr.services import automations, jobs, progress
 from opsmgr.store import automations as store
 from opsmgr.store import search as compile
-from opsmgr.store.database import Connection, Database
+from opsmgr.store.database import Connection, Database, InTransaction
 from opsmgr.store.schema import trigger as trigger_table
 
 TRIGGER_FIELDS = {
@@ -219,22 +219,25 @@ def _run(
     legacy_wrapper: bool,
     known_tasks: Collection[tuple[str, str]],
 ) -> dict[str, Any]:
-    """Start the automation's workflow for a trigger; the job records the trigger (not in its variables)."""
+    """Start the automation's workflow for a trigger; the job records the trigger (not in its variables).
+    One transaction: the automation read, the job start and `lastExecuted` commit together."""
     if not row["enabled"]:
         raise Conflict(f"trigger {row['name']!r} is disabled", {"triggerId": row["id"]})
-    with db.read() as conn:
+    with db.write() as conn:
         automation, gbac = automations.visible(conn, caller, row["action_id"])
         names = store.workflow_names(conn, [automation["component_id"]] if automation["component_id"] else [])
-    workflow_name = names.get(automation["component_id"] or "")
-    if workflow_name is None:
-        raise Conflict(f"automation {automation['name']!r} has no workflow to run", {"automationId": automation["id"]})
-    origin = {"automationId": automation["id"], "triggerId": row["id"], "type": row["type"],
-              "triggeredBy": caller.username}
-    groups = list(dict.fromkeys([*gbac.read, *gbac.write]))
-    job = jobs.start_job(db, caller, workflow_name, automation["description"] or None, "automation",
-                         rules.job_variables(data, legacy_wrapper), groups, known_tasks, trigger=origin)
-    with db.write() as conn:
+        workflow_name = names.get(automation["component_id"] or "")
+        if workflow_name is None:
+            raise Conflict(f"automation {automation['name']!r} has no workflow to run",
+                           {"automationId": automation["id"]})
+        origin = {"automationId": automation["id"], "triggerId": row["id"], "type": row["type"],
+                  "triggeredBy": caller.username}
+        groups = list(dict.fromkeys([*gbac.read, *gbac.write]))
+        job = jobs.start_job(InTransaction(db, conn), caller, workflow_name, automation["description"] or None,
+                             "automation", rules.job_variables(data, legacy_wrapper), groups, known_tasks,
+                             trigger=origin)
         store.update_trigger(conn, row["id"], {"last_executed": now_ms()})
+    progress.notify_work_queued()  # start_job's own wake-up came before this COMMIT
     return job
 
 

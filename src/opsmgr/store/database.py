@@ -201,3 +201,22 @@ def _translated() -> Iterator[None]:
 
 # services name the connection type through here, so that only store/ imports SQLAlchemy
 __all__ = ["Connection", "Database", "normalize_url"]
+
+
+class InTransaction(Database):
+    """The open transaction of `conn`, shaped like a Database, so a use case that opens its own
+    transaction (e.g. jobs.start_job) joins the caller's instead: both commit together, or neither."""
+
+    def __init__(self, outer: Database, conn: Connection) -> None:
+        self.url = outer.url
+        self.dialect = outer.dialect
+        self.engine = outer.engine
+        self._conn = conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        yield self._conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        yield self._conn
