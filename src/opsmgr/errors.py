@@ -46,3 +46,8 @@ class Conflict(OpsmgrError):
 
 class StoreBusy(OpsmgrError):
     """The database stayed locked past the retry budget (→ 503 with Retry-After)."""
+
+
+class Unavailable(OpsmgrError):
+    """A server-side prerequisite is unusable (e.g. the encryption key file) → 503 saying what to fix;
+    not the caller's fault, and not a crash."""

@@ -251,3 +251,17 @@ def test_admin_only(client: TestClient, world: World) -> None:
         assert client.get(f"{URL}/{hook['_id']}/deliveries", auth=world.auth(who)).status_code == 403
         assert client.delete(f"{URL}/{hook['_id']}", auth=world.auth(who)).status_code == 403
     assert client.get(f"{URL}/{hook['_id']}", auth=ADMIN).status_code == 200
+
+
+def test_a_secret_without_a_usable_key_file_is_503_saying_so_and_stores_nothing(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """The secret is stored encrypted; with no usable key file (outside `opsmgr serve`, which creates it)
+    the answer is 503 naming the key file, not a 500, and no webhook is half-written."""
+    absent = settings.model_copy(update={"key_file": str(tmp_path / "absent.key")})
+    with TestClient(create_app(absent, db)) as client:
+        r = client.post(URL, json={"name": "signed", "url": "http://127.0.0.1:9/hook", "secret": SECRET}, auth=ADMIN)
+        assert r.status_code == 503, r.text
+        assert "key file" in r.json()["message"]
+        listed = client.get(URL, auth=ADMIN)
+        assert listed.status_code == 200 and listed.json()["data"] == []

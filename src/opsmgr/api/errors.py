@@ -14,7 +14,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from opsmgr.errors import Conflict, Forbidden, Invalid, NotFound, OpsmgrError, StoreBusy, Unauthenticated
+from opsmgr.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    OpsmgrError,
+    StoreBusy,
+    Unauthenticated,
+    Unavailable,
+)
 
 log = logging.getLogger("opsmgr.api")
 
@@ -25,6 +34,7 @@ STATUS: dict[type[OpsmgrError], int] = {
     NotFound: 404,
     Conflict: 409,
     StoreBusy: 503,
+    Unavailable: 503,
 }
 
 

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from opsmgr.config import Settings
 from opsmgr.domain import pointers
 from opsmgr.domain.documents import MASK, SEALED, is_sealed, job_pointers
-from opsmgr.errors import OpsmgrError
+from opsmgr.errors import OpsmgrError, Unavailable
 
 VERSION = "v1"
 KEY_BYTES = 32
@@ -46,7 +46,7 @@ LOGGERS = ("opsmgr", "opsmgr.engine", "opsmgr.engine.plugins", "opsmgr.api", "op
 log = logging.getLogger("opsmgr.secrets")
 
 
-class KeyFileError(OpsmgrError):
+class KeyFileError(Unavailable):
     """The key file is missing (and may not be created here), of the wrong size, or open to others."""
 
 
