@@ -61,7 +61,10 @@ def test_the_inline_budget_hands_the_rest_of_a_long_chain_to_the_queue(client, m
     create_workflow(client, chain("long", 8))
     job = start_job(client, "long")
     assert job["status"] == "running"
-    assert sum(1 for d in iterations(client, job["_id"]) if d["status"] == "complete") == 3
+    # the start answer is the job as its transaction committed it (reading the iterations afterwards races
+    # with the engine worker, which already runs the rest of the chain)
+    done = [key for key, entry in job["tasks"].items() if entry.get("status") == "complete" and key != "workflow_start"]
+    assert len(done) == 3, job["tasks"]
     assert wait_for_job(client, job["_id"])["status"] == "complete"
 
 
