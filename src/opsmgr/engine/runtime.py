@@ -90,19 +90,8 @@ class Engine:
             runtime={},
             now_ms=now_ms(),
         )
-        coroutine = spec.impl(ctx)
-        try:
-            coroutine.send(None)  # type: ignore[attr-defined]
-        except StopIteration as done:
-            outcome: Outcome = done.value
-        except Exception as exc:  # a task's own failure is its error outcome, not ours
-            log.info("task %s (%s.%s) of job %s raised: %s", row["task_key"], row["app"], row["name"],
-                     row["job_id"], exc)
-            outcome = Outcome("error", error={"message": str(exc), "type": type(exc).__name__})
-        else:
-            coroutine.close()  # type: ignore[attr-defined]
-            return None
-        if outcome.wait_until is not None:
+        outcome = _run_now(spec, ctx, row["app"], row["name"])
+        if outcome is None or outcome.wait_until is not None:
             return None
         return progress.InlineResult(outcome.finish_state, outcome.outputs, outcome.error, outcome.job_variables,
                                      outcome.job_description, self.settings.server_id)
@@ -205,7 +194,7 @@ class Engine:
                 outcome = Outcome("error", error={"message": str(exc), "type": type(exc).__name__})
         recompute = None
         if spec is not None and spec.inline and outcome.job_variables and outcome.wait_until is None:
-            recompute = functools.partial(self._recompute, spec, ctx)
+            recompute = functools.partial(self._recompute, spec, item, ctx)
         await run_in_threadpool(
             service.record_work,
             self.db,
@@ -222,18 +211,26 @@ class Engine:
 
     @staticmethod
     def _recompute(
-        spec: TaskSpec, ctx: TaskContext, job_variables: dict[str, Any]
+        spec: TaskSpec, item: service.WorkItem, ctx: TaskContext, job_variables: dict[str, Any]
     ) -> tuple[str, dict[str, Any], Any, dict[str, Any] | None] | None:
         """Run a pure task again, synchronously, on `job_variables` as they are now (services.engine.record_work)."""
-        assert spec.impl is not None
-        coroutine = spec.impl(dataclasses.replace(ctx, job_variables=job_variables))
-        try:
-            coroutine.send(None)  # type: ignore[attr-defined]
-        except StopIteration as done:
-            outcome: Outcome = done.value
-        except Exception as exc:  # a task's own failure is its error outcome, not ours
-            return "error", {}, {"message": str(exc), "type": type(exc).__name__}, None
-        else:
-            coroutine.close()  # type: ignore[attr-defined]
+        outcome = _run_now(spec, dataclasses.replace(ctx, job_variables=job_variables), item.app, item.name)
+        if outcome is None:
             return None
         return outcome.finish_state, outcome.outputs, outcome.error, outcome.job_variables
+
+
+def _run_now(spec: TaskSpec, ctx: TaskContext, app: str, name: str) -> Outcome | None:
+    """Drive a pure task's coroutine to its end on the calling thread; None if it actually awaits something.
+    A task's own exception is its error outcome, not ours."""
+    assert spec.impl is not None
+    coroutine = spec.impl(ctx)
+    try:
+        coroutine.send(None)  # type: ignore[attr-defined]
+    except StopIteration as done:
+        return done.value
+    except Exception as exc:
+        log.info("task %s (%s.%s) of job %s raised: %s", ctx.task_key, app, name, ctx.job_id, exc)
+        return Outcome("error", error={"message": str(exc), "type": type(exc).__name__})
+    coroutine.close()  # type: ignore[attr-defined]
+    return None
