@@ -12,7 +12,7 @@ from opsmgr.domain.access import Principal, can_see_job
 from opsmgr.domain.documents import job_document, masked_task_variables, now_ms, unstorable
 from opsmgr.domain.ids import is_object_id, new_object_id, require_object_id, require_task_key
 from opsmgr.domain.jobflow import JobFlow, Step
-from opsmgr.domain.states import JobStatus, TaskStatus, job_transition, task_transition
+from opsmgr.domain.states import JobStatus, TaskStatus, job_transition
 from opsmgr.domain.workflow import START, Graph, validate
 from opsmgr.errors import Conflict, Invalid, NotFound
 from opsmgr.services import dereference, events, large_data, progress, secrets
@@ -232,21 +232,6 @@ def _bulk(
     return [results[i] for i in ids]
 
 
-def _cancel_iterations(conn: Connection, jobs: list[dict[str, Any]], now: int) -> int:
-    """Cancel the unfinished iterations of `jobs` through the task state machine, and show them canceled in
-    each job's progress (not saved here). Returns how many."""
-    by_id = {j["id"]: j for j in jobs}
-    waiting = task_store.waiting_iterations(conn, list(by_id))
-    for row in waiting:
-        task_transition(row["status"], TaskStatus.CANCELED)
-    task_store.cancel_iterations(conn, [r["id"] for r in waiting], now)
-    for row in waiting:
-        entry = by_id[row["job_id"]]["progress"].setdefault(row["task_key"], {})
-        if row["id"] in entry.get("iterations", []):
-            entry["status"] = TaskStatus.CANCELED.value
-    return len(waiting)
-
-
 def cancel_locked(conn: Connection, job: dict[str, Any], now: int, by: str | None) -> str:
     """Cancel a job row read FOR UPDATE, with its child jobs (see `_cancel`)."""
     job["progress"] = {k: dict(v) for k, v in job["progress"].items()}
@@ -264,7 +249,7 @@ def _cancel(conn: Connection, job: dict[str, Any], now: int, by: str | None) -> 
         child["progress"] = {k: dict(v) for k, v in child["progress"].items()}
         child["status"] = job_transition(child["status"], JobStatus.CANCELED).value
     family = [job, *children]
-    _cancel_iterations(conn, family, now)
+    progress.cancel_iterations(conn, family, now)
     for member in family:
         member["end_time"] = now
         progress.save_job(conn, member, now, by)

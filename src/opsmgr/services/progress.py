@@ -228,6 +228,23 @@ def _run_inline(conn: Connection, job: dict[str, Any], row: dict[str, Any], now:
                         result.job_description)
 
 
+def cancel_iterations(
+    conn: Connection, jobs: list[dict[str, Any]], now: int, keys: Iterable[str] | None = None
+) -> list[dict[str, Any]]:
+    """Cancel the unfinished iterations of `jobs` (of task `keys` only, if given) through the task state
+    machine, and show them canceled in each job's progress (not saved here). Returns the canceled rows."""
+    by_id = {j["id"]: j for j in jobs}
+    waiting = task_store.waiting_iterations(conn, list(by_id), keys)
+    for row in waiting:
+        task_transition(row["status"], TaskStatus.CANCELED)
+    task_store.cancel_iterations(conn, [r["id"] for r in waiting], now)
+    for row in waiting:
+        entry = by_id[row["job_id"]]["progress"].setdefault(row["task_key"], {})
+        if row["id"] in entry.get("iterations", []):
+            entry["status"] = TaskStatus.CANCELED.value
+    return waiting
+
+
 def clear_tasks(conn: Connection, job: dict[str, Any], keys: Iterable[str], now: int) -> None:
     """Clear tasks a revert goes back over (a revert transition or the revert control): their unfinished
     iterations are canceled (with the child jobs of a waiting childJob), they show `incomplete`, and their
@@ -235,11 +252,8 @@ def clear_tasks(conn: Connection, job: dict[str, Any], keys: Iterable[str], now:
     from opsmgr.services import childjobs  # childjobs uses this module
 
     keys = list(keys)
-    waiting = task_store.waiting_iterations(conn, [job["id"]], keys)
-    for row in waiting:
-        task_transition(row["status"], TaskStatus.CANCELED)
-    task_store.cancel_iterations(conn, [r["id"] for r in waiting], now)
-    childjobs.cancel_children(conn, job, [r["id"] for r in waiting], now)
+    canceled = cancel_iterations(conn, [job], now, keys)
+    childjobs.cancel_children(conn, job, [r["id"] for r in canceled], now)
     for key in keys:
         entry = job["progress"].setdefault(key, {})
         entry.update(status=TaskStatus.INCOMPLETE.value, outgoing={}, error=None)
