@@ -9,7 +9,7 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from opsmgr.services import auth, events, secrets, webhooks
 from opsmgr.store.database import Database
 from opsmgr.store.schema import webhook
 from tests.api.automation_support import ADMIN, OM, simple
-from tests.helpers import World, create_workflow, start_job, wait_for_job, wait_until
+from tests.helpers import World, create_workflow, http_server, start_job, wait_for_job, wait_until
 
 URL = f"{OM}/webhooks"
 SECRET = "hush-hush"
@@ -53,21 +53,15 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self._serving = http_server(Handler)
+        self.url = f"{self._serving.__enter__()}/hook"
 
     def delivered(self) -> list[dict[str, Any]]:
         with self.lock:
             return [json.loads(g["raw"]) for g in self.got if g["ok"]]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serving.__exit__(None, None, None)
 
 
 @pytest.fixture

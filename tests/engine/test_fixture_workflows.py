@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from opsmgr.services import secrets
 from opsmgr.store.database import Database
 from tests.api.test_encrypted_variables import raw_database_text
 from tests.engine.test_execution import task_docs
-from tests.helpers import World, get_job, start_job, wait_for_job, wait_until, waiting_task
+from tests.helpers import World, get_job, http_server, start_job, wait_for_job, wait_until, waiting_task
 
 ADMIN = ("admin", "admin")
 FIXTURES = Path(__file__).parent / "workflows"
@@ -95,13 +94,8 @@ class DeviceApi(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), DeviceApi)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(DeviceApi) as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,17 +7,16 @@ import base64
 import contextlib
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from opsmgr.engine.library.http import rest_call
 from opsmgr.engine.registry import Outcome, TaskContext
-from tests.helpers import create_workflow, start_job, task, wait_for_job, workflow
+from tests.helpers import create_workflow, http_server, start_job, task, wait_for_job, workflow
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -51,13 +50,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(Handler) as url:
+        yield url
 
 
 def call(**incoming: Any) -> Outcome:

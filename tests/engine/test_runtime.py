@@ -6,7 +6,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from opsmgr.api.app import create_app
 from opsmgr.config import Settings
 from opsmgr.store.database import Database
-from tests.helpers import create_workflow, start_job, task, wait_for_job, workflow
+from tests.helpers import create_workflow, http_server, start_job, task, wait_for_job, workflow
 
 PARTIES = 3
 
@@ -47,13 +47,8 @@ class Rendezvous(BaseHTTPRequestHandler):
 @pytest.fixture
 def rendezvous() -> Iterator[str]:
     handler = type("Handler", (Rendezvous,), {"barrier": threading.Barrier(PARTIES)})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/meet"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(handler) as url:
+        yield f"{url}/meet"
 
 
 @pytest.fixture
