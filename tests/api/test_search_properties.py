@@ -67,14 +67,6 @@ def _conditions(rows: list[dict[str, Any]], columns: dict, paths: list[str], tex
             values = [v for v in values if v is not s.ABSENT]
             kind, ops = "json", OPS
         raw = _raw_values(values, kind)
-        if name in text_fields:
-            words = st.sampled_from([w for w in s.WORDS] + ["site A", "nothing"])
-            term = st.tuples(st.sampled_from(["", "-", "q", "-q"]), words).map(
-                lambda t: ("-" if "-" in t[0] else "") + (f'"{t[1]}"' if "q" in t[0] else t[1]))
-            search = st.lists(term, min_size=1, max_size=3).map(" ".join).filter(
-                lambda q: any(not p.startswith("-") for p in q.split()))
-            return st.tuples(st.just("contains"), st.just(name), search) | st.tuples(
-                st.sampled_from([o for o in ops if o != "contains"]), st.just(name), raw)
 
         def value_for(op: str) -> st.SearchStrategy[str]:
             if op == "exists":
@@ -82,6 +74,18 @@ def _conditions(rows: list[dict[str, Any]], columns: dict, paths: list[str], tex
             if op in ("in", "not-in"):
                 return st.lists(raw, min_size=1, max_size=3).map(",".join)
             return raw
+
+        if name in text_fields:
+            words = st.sampled_from([w for w in s.WORDS] + ["site A", "nothing"])
+            term = st.tuples(st.sampled_from(["", "-", "q", "-q"]), words).map(
+                lambda t: ("-" if "-" in t[0] else "") + (f'"{t[1]}"' if "q" in t[0] else t[1]))
+            search = st.lists(term, min_size=1, max_size=3).map(" ".join).filter(
+                lambda q: any(not p.startswith("-") for p in q.split()))
+            # the other operators take the values they accept (exists: a boolean), as for any field
+            others = st.sampled_from([o for o in ops if o != "contains"])
+            return st.tuples(st.just("contains"), st.just(name), search) | others.flatmap(
+                lambda op: value_for(op).map(lambda v: (op, name, v)))
+
         return st.sampled_from(ops).flatmap(lambda op: value_for(op).map(lambda v: (op, name, v)))
     names = [n for n in columns if n not in exclude] + paths + [n for n in lists if n not in exclude]
     return st.sampled_from(sorted(names)).flatmap(one)
